@@ -1,0 +1,85 @@
+import { createBackend } from '../src/tensor/index.js';
+import type { Backend, BackendName } from '../src/tensor/backend.js';
+import { PRESETS, type PresetName } from '../src/model/config.js';
+import { initTensors } from '../src/model/init.js';
+import { DiT } from '../src/model/dit.js';
+import { Rng } from '../src/tensor/rng.js';
+
+export interface BenchCase {
+  id: string;
+  bench: string;
+  backend: BackendName;
+}
+
+const SGEMM_SHAPES: [number, number, number][] = [
+  [1024, 768, 768],
+  [1024, 768, 3072],
+  [64, 768, 50258],
+  [16, 256, 256],
+];
+const BACKENDS: BackendName[] = ['native', 'wasm'];
+
+export const CASES: BenchCase[] = [
+  ...BACKENDS.flatMap((b) => SGEMM_SHAPES.map(([m, k, n]) => ({ id: `sgemm:${b}:${m}x${k}x${n}`, bench: 'sgemm', backend: b }))),
+  ...BACKENDS.flatMap((b) => (['tiny', 'small'] as const).map((p) => ({ id: `forward:${b}:${p}:1024`, bench: 'forward', backend: b }))),
+];
+
+/** best-of-n wall time in seconds after one warm-up call */
+function bestOf(n: number, fn: () => void): number {
+  fn();
+  let best = Infinity;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return best;
+}
+
+const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
+
+function fill(a: Float32Array, rng: Rng): Float32Array {
+  for (let i = 0; i < a.length; i++) a[i] = rng.uniform() - 0.5;
+  return a;
+}
+
+function benchSgemm(be: Backend, m: number, k: number, n: number) {
+  const rng = new Rng(1);
+  // x W^T with W stored [n, k]: the layout of every Linear layer
+  const a = fill(be.alloc(m * k), rng);
+  const b = fill(be.alloc(n * k), rng);
+  const c = be.alloc(m * n);
+  const reps = Math.max(1, Math.min(50, Math.round(2e10 / (2 * m * n * k))));
+  const s = bestOf(reps, () => be.sgemm({ m, n, k, a, lda: k, b, ldb: k, transB: true, c, ldc: n }));
+  return { shape: `${m}x${k}x${n}`, transB: true, gflops: +((2 * m * n * k) / s / 1e9).toFixed(1), seconds: +s.toFixed(5) };
+}
+
+function benchForward(be: Backend, preset: PresetName, L: number) {
+  const cfg = { ...PRESETS[preset], modelLength: L, blockSize: 16 };
+  const model = new DiT(cfg, initTensors(cfg, 1, 'random', (n) => be.alloc(n)), be);
+  const rng = new Rng(2);
+  const ids = Int32Array.from({ length: 2 * L }, () => Math.floor(rng.uniform() * (cfg.vocabSize - 1)));
+  // x_t: about half the tokens masked, as in a NELBO evaluation; logits only where masked (what the loss needs)
+  const masked: number[] = [];
+  for (let i = 1; i < L; i++) if (rng.uniform() < 0.5) {
+    ids[i] = cfg.vocabSize - 1;
+    masked.push(i);
+  }
+  const s = bestOf(2, () => model.forward({ ids, batch: 1, seqLen: 2 * L, layout: 'vectorized', logitRows: masked }));
+  return {
+    preset, L, B: 1, block_size: cfg.blockSize, layout: 'vectorized', logit_rows: masked.length,
+    tokens_per_s: +(L / s).toFixed(1), seconds: +s.toFixed(3), peak_rss_mb: peakRssMb(),
+  };
+}
+
+export async function runCase(id: string): Promise<Record<string, unknown>> {
+  const [bench, backendName, ...rest] = id.split(':');
+  const be = await createBackend(backendName as BackendName);
+  const head = { bench, backend: be.name, threads: be.threads, info: be.info };
+  if (bench === 'sgemm') {
+    const [m, k, n] = rest[0].split('x').map(Number);
+    return { ...head, ...benchSgemm(be, m, k, n) };
+  }
+  if (bench === 'forward') return { ...head, ...benchForward(be, rest[0] as PresetName, Number(rest[1])) };
+  throw new Error(`unknown bench case ${id}`);
+}

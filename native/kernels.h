@@ -1,0 +1,69 @@
+/* fp32 kernels shared by the Node addon and the WebAssembly build. Row-major everywhere.
+ * The TypeScript reference (src/tensor/ref.ts) defines the exact semantics of each kernel; keep them in sync. */
+#ifndef BD_KERNELS_H
+#define BD_KERNELS_H
+#include <stdint.h>
+
+/* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] + bias, for b < batch.
+ * op(A) is m x k (stored k x m with leading dim lda when transA), op(B) is k x n (stored n x k when transB).
+ * beta == 0 means C is overwritten (never read). bias (length n, may be NULL) is added to every row. */
+void bd_sgemm(int transA, int transB, int m, int n, int k, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+              const float *bias, int batch, int64_t strideA, int64_t strideB, int64_t strideC);
+
+/* The project's own sgemm (same contract); bd_sgemm may route to OpenBLAS instead. */
+void bd_sgemm_own(int transA, int transB, int m, int n, int k, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                  const float *bias, int batch, int64_t strideA, int64_t strideB, int64_t strideC);
+
+/* 1 when bd_sgemm was built to route large products to OpenBLAS (-DBD_HAVE_OPENBLAS), else 0. */
+int bd_sgemm_uses_openblas(void);
+
+/* out[r] = LN(x[r]) * w * (1 + scale[g]) + shift[g], g = r / rowsPerGroup; LN without bias, biased variance, eps.
+ * shift/scale may be NULL (no modulation); consecutive groups are modStride floats apart.
+ * stats (may be NULL) receives mean and rstd per row: stats[2r], stats[2r+1]. out may alias x. */
+void bd_layernorm(const float *x, float *out, int rows, int dim, const float *w, float eps,
+                  const float *shift, const float *scale, int modStride, int rowsPerGroup, float *stats);
+
+/* h[r] += gate[g] * y[r] (elementwise over dim), g = r / rowsPerGroup, groups gateStride floats apart;
+ * gate NULL means h += y. */
+void bd_gated_residual(float *h, const float *y, const float *gate, int rows, int dim, int gateStride,
+                       int rowsPerGroup);
+
+/* out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). out may alias x. */
+void bd_gelu_tanh(const float *x, float *out, int64_t n);
+
+/* Row-wise over `cols`: softmax, log-softmax (out may alias x), logsumexp (out has `rows` entries). */
+void bd_softmax(const float *x, float *out, int rows, int cols);
+void bd_log_softmax(const float *x, float *out, int rows, int cols);
+void bd_logsumexp(const float *x, float *out, int rows, int cols);
+
+/* Half-split rotary, in place. Row r (r < rows) has its heads at x + r*rowStride + h*headDim, h < heads.
+ * Its position is pos0 + (r % seqLen). cos/sin are tables [maxPos][headDim/2] (row p = position p).
+ * out[j] = x[j] cos - x[j+d/2] sin;  out[j+d/2] = x[j+d/2] cos + x[j] sin. */
+void bd_rotary(float *x, int rows, int rowStride, int heads, int headDim, const float *cos, const float *sin,
+               int pos0, int seqLen);
+
+/* out[i] = table[ids[i]] (rows of dim floats). */
+void bd_embedding(const float *table, const int32_t *ids, int n, int dim, float *out);
+
+/* Multi-head attention with a block-structured mask, computed only on allowed keys.
+ * Head h of position i of batch item b is at q + b*qBatchStride + i*qRowStride + h*headDim (same for k, v, out).
+ * spans: nSpans records of 6 ints (q0, q1, k0, k1, k2, k3): query rows [q0,q1) attend to keys [k0,k1) U [k2,k3)
+ * (k2 == k3 for one interval). Every query row of [0, qLen) must be in exactly one record and have >= 1 key.
+ * out = softmax(scale * q k^T over allowed keys) v. lse (may be NULL) receives [batch][heads][qLen] the
+ * logsumexp of the scaled allowed scores (for the backward pass). */
+typedef struct {
+  int batch, heads, headDim, qLen, kLen;
+  const float *q, *k, *v;
+  float *out;
+  int qRowStride, kRowStride, vRowStride, outRowStride;
+  int64_t qBatchStride, kBatchStride, vBatchStride, outBatchStride;
+  float scale;
+  const int32_t *spans;
+  int nSpans;
+  float *lse;
+} bd_attention_args;
+void bd_attention(const bd_attention_args *a);
+
+#endif

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { UsageError } from './args.js';
+import { runInfo } from './info.js';
+import { runVerify } from './verify.js';
+
+const USAGE = `bd3lm — Block Diffusion language models
+
+Usage: bd3lm <command> [options]
+
+Commands:
+  info DIR                 print a checkpoint's config, parameter count and tensor summary
+  verify DIR [--backend native|wasm|ref] [--tolerance 1e-4]
+                           run the port on a golden folder from the authors' code and compare every array
+                           (JSON on stdout; exit 0 only when all are within tolerance)
+
+Environment: BD3LM_BACKEND=native|wasm forces a backend; BD3LM_THREADS sets the thread count.
+`;
+
+const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify };
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const run = commands[cmd];
+  if (!run) {
+    process.stderr.write(`bd3lm: unknown command '${cmd}'\n\n${USAGE}`);
+    return 2;
+  }
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`bd3lm: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
+  },
+);

@@ -1,0 +1,163 @@
+/**
+ * `bd3lm verify`: runs the port on a golden folder written from the authors' code (format of
+ * test/fixtures/bs4/README.txt) — same weights, same x_0 / x_t / t — and compares every array it can reproduce.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Backend } from '../tensor/backend.js';
+import { loadCheckpoint } from '../model/checkpoint.js';
+import { DiT } from '../model/dit.js';
+import { KVCache } from '../model/kvcache.js';
+import { blockDiffusionSpans, spansToDense } from '../model/mask.js';
+import { readNpy, npyToFloat64, npyToInt32 } from '../model/npy.js';
+import { subsLogProbs } from '../diffusion/subs.js';
+import { nelboFromLogProbs } from '../diffusion/nelbo.js';
+import { nucleusFilter } from '../sampling/nucleus.js';
+import { compareArrays, type Comparison } from './compare.js';
+
+export interface VerifyReport {
+  dir: string;
+  backend: string;
+  tolerance: number;
+  config: { block_size: number; L: number; B: number; hidden: number; layers: number; heads: number; vocab: number };
+  arrays: Record<string, Comparison>;
+  skipped: Record<string, string>;
+  ok: boolean;
+}
+
+export async function verifyGolden(dir: string, backend: Backend, tolerance = 1e-4): Promise<VerifyReport> {
+  const file = (name: string) => path.join(dir, name);
+  const has = (name: string) => fs.existsSync(file(name));
+  const ints = (name: string) => npyToInt32(readNpy(file(name)));
+  const floats = (name: string) => npyToFloat64(readNpy(file(name)));
+  const meta: Record<string, unknown> = has('meta.json') ? JSON.parse(fs.readFileSync(file('meta.json'), 'utf8')) : {};
+
+  const ckpt = loadCheckpoint(dir, { alloc: (n) => backend.alloc(n) });
+  const cfg = ckpt.config;
+  const model = new DiT(cfg, ckpt.tensors, backend);
+  const x0npy = readNpy(file('x0.npy'));
+  if (x0npy.shape.length !== 2) throw new Error(`${file('x0.npy')}: expected shape (B, L), got (${x0npy.shape})`);
+  const [B, L] = x0npy.shape;
+  const x0 = npyToInt32(x0npy);
+  const xt = ints('xt.npy');
+  const t = floats('t.npy');
+  const V = cfg.vocabSize;
+  const D = cfg.hiddenDim;
+  const bs = typeof meta.block_size === 'number' ? meta.block_size : cfg.blockSize;
+  const maskId = typeof meta.mask_index === 'number' ? meta.mask_index : V - 1;
+  if (xt.length !== B * L || t.length !== B * L) throw new Error(`${dir}: xt.npy and t.npy must have shape (${B}, ${L})`);
+
+  const arrays: Record<string, Comparison> = {};
+  const skipped: Record<string, string> = {};
+  const check = (name: string, actual: () => ArrayLike<number>) => {
+    if (!has(`${name}.npy`)) {
+      skipped[name] = 'no expected file';
+      return;
+    }
+    arrays[name] = compareArrays(actual(), floats(`${name}.npy`), tolerance);
+  };
+
+  // conditioning vector (constant when time conditioning is off)
+  const mod = model.modulationFor(B);
+  if (mod) {
+    check('cond_c', () => {
+      const c = new Float32Array(B * cfg.condDim);
+      for (let b = 0; b < B; b++) c.set(mod.c.subarray((mod.rows > 1 ? b : 0) * cfg.condDim, ((mod.rows > 1 ? b : 0) + 1) * cfg.condDim), b * cfg.condDim);
+      return c;
+    });
+  } else skipped.cond_c = 'model has no adaLN';
+
+  // vectorised x_t (+) x_0 forward
+  const input = new Int32Array(B * 2 * L);
+  for (let b = 0; b < B; b++) {
+    input.set(xt.subarray(b * L, (b + 1) * L), b * 2 * L);
+    input.set(x0.subarray(b * L, (b + 1) * L), b * 2 * L + L);
+  }
+  if (has('x_input.npy')) {
+    const given = ints('x_input.npy');
+    if (given.length !== input.length || given.some((v, i) => v !== input[i])) throw new Error(`${file('x_input.npy')} is not concat(xt, x0)`);
+  }
+  const vec = model.forward({ ids: input, batch: B, seqLen: 2 * L, layout: 'vectorized', blockSize: bs, hiddenStates: true });
+  check('vec_hidden_states', () => {
+    const out = new Float32Array(vec.hidden!.length * B * L * D);
+    vec.hidden!.forEach((hs, i) => out.set(hs, i * B * L * D));
+    return out;
+  });
+  check('vec_logits', () => vec.logits);
+  const logp = subsLogProbs(backend, Float32Array.from(vec.logits), B * L, V, xt, maskId);
+  check('vec_logprobs', () => logp);
+  const terms = nelboFromLogProbs(logp, V, x0, t, B, L, { ignoreBos: true });
+  check('loss_per_token', () => terms.lossPerToken);
+  check('nlls', () => terms.nlls);
+  if (typeof meta.nelbo === 'number') arrays.nelbo = compareArrays([terms.nelbo], [meta.nelbo], tolerance);
+  else skipped.nelbo = 'meta.json has no nelbo';
+
+  // block-by-block with the KV cache: noised block k, then store clean block k
+  const kv = new Float32Array(B * L * V);
+  const cache = new KVCache(model, B, bs, Math.max(bs, Math.min(cfg.modelLength, L)));
+  const blockIds = (src: Int32Array, k: number) => {
+    const ids = new Int32Array(B * bs);
+    for (let b = 0; b < B; b++) ids.set(src.subarray(b * L + k * bs, b * L + (k + 1) * bs), b * bs);
+    return ids;
+  };
+  for (let k = 0; k < L / bs; k++) {
+    const lg = cache.step(blockIds(xt, k));
+    for (let b = 0; b < B; b++) kv.set(lg.subarray(b * bs * V, (b + 1) * bs * V), (b * L + k * bs) * V);
+    cache.step(blockIds(x0, k), { store: true, logitPositions: 'none' });
+  }
+  cache.dispose();
+  check('kv_logits', () => kv);
+  check('kv_logprobs', () => subsLogProbs(backend, Float32Array.from(kv), B * L, V, xt, maskId));
+
+  // without a cache: clean prefix + noised block under the block-causal mask
+  check('nocache_logits', () => {
+    const out = new Float32Array(B * L * V);
+    for (let k = 0; k < L / bs; k++) {
+      const W = (k + 1) * bs;
+      const ids = new Int32Array(B * W);
+      for (let b = 0; b < B; b++) {
+        ids.set(x0.subarray(b * L, b * L + k * bs), b * W);
+        ids.set(xt.subarray(b * L + k * bs, b * L + W), b * W + k * bs);
+      }
+      const rows = [];
+      for (let b = 0; b < B; b++) for (let i = k * bs; i < W; i++) rows.push(b * W + i);
+      const r = model.forward({ ids, batch: B, seqLen: W, layout: 'block-causal', blockSize: bs, logitRows: rows });
+      for (let b = 0; b < B; b++) out.set(r.logits.subarray(b * bs * V, (b + 1) * bs * V), (b * L + k * bs) * V);
+    }
+    return out;
+  });
+
+  check('block_diff_mask', () => spansToDense(blockDiffusionSpans(L, bs), 2 * L, 2 * L));
+
+  if (has('nucleus_in.npy')) {
+    const p = nucleusP(dir);
+    const nin = readNpy(file('nucleus_in.npy'));
+    const V2 = nin.shape[nin.shape.length - 1];
+    const probs = npyToFloat64(nin);
+    check('nucleus_out', () => nucleusFilter(Float64Array.from(probs), probs.length / V2, V2, p));
+  } else skipped.nucleus_out = 'no nucleus_in.npy';
+
+  model.dispose();
+  const ok = Object.values(arrays).every((c) => c.ok);
+  return {
+    dir,
+    backend: backend.name,
+    tolerance,
+    config: { block_size: bs, L, B, hidden: D, layers: cfg.nBlocks, heads: cfg.nHeads, vocab: V },
+    arrays,
+    skipped,
+    ok,
+  };
+}
+
+/** The nucleus p the golden sampler traces used (0.9 in the reference scripts). */
+function nucleusP(dir: string): number {
+  for (const f of ['sample_first_hitting.json', 'sample_ddpm.json']) {
+    const p = path.join(dir, f);
+    if (fs.existsSync(p)) {
+      const j = JSON.parse(fs.readFileSync(p, 'utf8')) as { nucleus_p?: number };
+      if (typeof j.nucleus_p === 'number') return j.nucleus_p;
+    }
+  }
+  return 0.9;
+}

@@ -1,0 +1,245 @@
+import type { Backend } from '../tensor/backend.js';
+import { Workspace } from '../tensor/workspace.js';
+import type { ModelConfig } from './config.js';
+import { modulation, type Modulation } from './conditioning.js';
+import { blockCausalSpans, blockDiffusionSpans, causalSpans, fullSpans } from './mask.js';
+import { defaultInvFreq, rotaryTables, type RotaryTables } from './rotary.js';
+import { bindWeights, type DiTWeights } from './weights.js';
+
+/**
+ * How the input sequence is laid out and masked (spec 3):
+ * - `vectorized`: x_t (+) x_0 of length 2L per item, both halves at positions 0..L-1, block-diffusion mask;
+ *   outputs are rows of the x_t half.
+ * - `bidirectional`: full attention (MDLM / SEDD).
+ * - `causal`: row i sees 0..i (AR, and the causal backbone variant).
+ * - `block-causal`: block b sees blocks <= b (sampling without a KV cache).
+ */
+export type Layout = 'vectorized' | 'bidirectional' | 'causal' | 'block-causal';
+
+export interface ForwardRequest {
+  /** token ids [batch][seqLen] (seqLen = 2L for `vectorized`) */
+  ids: ArrayLike<number>;
+  batch: number;
+  seqLen: number;
+  layout: Layout;
+  /** block size for `vectorized` / `block-causal` (default: the config's) */
+  blockSize?: number;
+  /**
+   * Output rows whose logits are wanted, as flat indices b * outLen + i (outLen = L for `vectorized`, else seqLen);
+   * 'all' for every output row, 'none' for none. Default 'all'.
+   */
+  logitRows?: ArrayLike<number> | 'all' | 'none';
+  /** per-item conditioning sigma (used only with time conditioning; otherwise 0 as in the reference) */
+  sigma?: ArrayLike<number>;
+  /** also return hidden states (embedding and after each block) of the output rows, copied */
+  hiddenStates?: boolean;
+  /** training mode: dropout on the two residual branches */
+  dropout?: { p: number; random: () => number };
+}
+
+export interface ForwardResult {
+  /** [rows.length][V] raw logits */
+  logits: Float32Array;
+  rows: Int32Array;
+  /** [nBlocks + 1][batch * outLen][D] when requested */
+  hidden?: Float32Array[];
+}
+
+/** The DiT backbone of the reference (spec 2), with the causal AR variant (2.6). */
+export class DiT {
+  readonly config: ModelConfig;
+  readonly backend: Backend;
+  readonly weights: DiTWeights;
+  readonly headDim: number;
+  readonly rotary: RotaryTables;
+  /** scratch buffers shared by every forward path of this model */
+  readonly ws: Workspace;
+  /** adaLN vectors for sigma = 0, computed once (time conditioning off makes them constant) */
+  private readonly constMod: Modulation | null;
+
+  constructor(config: ModelConfig, tensors: Map<string, Float32Array>, backend: Backend) {
+    this.config = config;
+    this.backend = backend;
+    this.weights = bindWeights(config, tensors);
+    this.headDim = config.hiddenDim / config.nHeads;
+    this.ws = new Workspace(backend);
+    const invFreq = this.weights.invFreq ?? defaultInvFreq(this.headDim);
+    this.rotary = rotaryTables(invFreq, Math.max(config.modelLength, 1), (n) => backend.alloc(n));
+    this.constMod = this.adaln ? modulation(this.weights, config.condDim, config.hiddenDim, [0]) : null;
+  }
+
+  get adaln(): boolean {
+    return !this.config.causal;
+  }
+
+  /** The adaLN vectors for these sigmas (constant when time conditioning is off). */
+  modulationFor(batch: number, sigma?: ArrayLike<number>): Modulation | null {
+    if (!this.adaln) return null;
+    if (!this.config.timeConditioning) return this.constMod;
+    const s = sigma ?? new Float32Array(batch);
+    if (s.length !== batch) throw new Error(`sigma has ${s.length} entries for a batch of ${batch}`);
+    return modulation(this.weights, this.config.condDim, this.config.hiddenDim, s);
+  }
+
+  /** Runs the backbone on a whole sequence layout; logits only for the requested rows. */
+  forward(req: ForwardRequest): ForwardResult {
+    const { batch: B, seqLen: S, layout } = req;
+    const cfg = this.config;
+    const D = cfg.hiddenDim;
+    if (req.ids.length !== B * S) throw new Error(`ids has ${req.ids.length} entries, expected batch*seqLen = ${B * S}`);
+    const blockSize = req.blockSize ?? cfg.blockSize;
+    let spans: Int32Array;
+    let posPeriod = S;
+    let outLen = S;
+    if (layout === 'vectorized') {
+      if (S % 2 !== 0) throw new Error(`vectorized layout needs an even length (x_t + x_0), got ${S}`);
+      const L = S / 2;
+      spans = blockDiffusionSpans(L, blockSize);
+      posPeriod = L;
+      outLen = L;
+    } else if (layout === 'block-causal') spans = blockCausalSpans(S, blockSize);
+    else if (layout === 'causal') spans = causalSpans(S);
+    else spans = fullSpans(S);
+    if (posPeriod > this.rotary.maxPos) {
+      throw new Error(`sequence of ${posPeriod} positions exceeds the model length ${this.rotary.maxPos}`);
+    }
+    this.checkIds(req.ids);
+
+    const h = this.ws.get('h', B * S * D);
+    this.backend.embedding(this.weights.embed, this.ws.ints32('ids', req.ids), B * S, D, h);
+    const mod = this.modulationFor(B, req.sigma);
+    const hidden: Float32Array[] | undefined = req.hiddenStates ? [this.outputRows(h, B, S, outLen)] : undefined;
+    const sp = this.ws.ints32('spans', spans);
+    const attend = (_l: number, qkv: Float32Array, o: Float32Array) => this.selfAttention(qkv, o, B, S, sp, posPeriod);
+    const perRow = mod && mod.rows > 1 ? S : B * S;
+    for (let l = 0; l < cfg.nBlocks; l++) {
+      this.block(l, h, B * S, mod, perRow, attend, req.dropout);
+      if (hidden) hidden.push(this.outputRows(h, B, S, outLen));
+    }
+    const rows = this.resolveRows(req.logitRows ?? 'all', B * outLen);
+    // map output row (b, i) to its row in the full sequence
+    const src = new Int32Array(rows.length);
+    for (let r = 0; r < rows.length; r++) src[r] = Math.floor(rows[r] / outLen) * S + (rows[r] % outLen);
+    const logits = this.head(h, src, S, mod);
+    return { logits, rows, hidden };
+  }
+
+  /**
+   * One transformer block on h [R][D] in place. `attend(l, qkv, o)` turns the projections [R][3D] (pre-rotary)
+   * into the attention output o [R][D]: self-attention over a masked sequence, or queries over a KV cache.
+   * `perRow` rows share one adaLN modulation row.
+   */
+  block(
+    l: number,
+    h: Float32Array,
+    R: number,
+    mod: Modulation | null,
+    perRow: number,
+    attend: (l: number, qkv: Float32Array, o: Float32Array) => void,
+    dropout?: ForwardRequest['dropout'],
+  ): void {
+    const D = this.config.hiddenDim;
+    const w = this.weights.blocks[l];
+    const be = this.backend;
+    const u = this.ws.get('u', R * D);
+    const qkv = this.ws.get('qkv', R * 3 * D);
+    const o = this.ws.get('o', R * D);
+    const y = this.ws.get('y', R * D);
+    const m = mod ? mod.blocks[l] : null;
+    const modSlice = (i: number) => (m ? m.subarray(i * D) : null);
+
+    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm1, shift: modSlice(0), scale: modSlice(1), modStride: 6 * D, rowsPerGroup: perRow });
+    be.sgemm({ m: R, n: 3 * D, k: D, a: u, lda: D, b: w.qkv, ldb: D, transB: true, c: qkv, ldc: 3 * D });
+    attend(l, qkv, o);
+    be.sgemm({ m: R, n: D, k: D, a: o, lda: D, b: w.out, ldb: D, transB: true, c: y, ldc: D });
+    if (dropout) applyDropout(y, dropout);
+    be.gatedResidual({ h, y, gate: modSlice(2), rows: R, dim: D, gateStride: 6 * D, rowsPerGroup: perRow });
+
+    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm2, shift: modSlice(3), scale: modSlice(4), modStride: 6 * D, rowsPerGroup: perRow });
+    const f = this.ws.get('mlp', R * 4 * D);
+    be.sgemm({ m: R, n: 4 * D, k: D, a: u, lda: D, b: w.w1, ldb: D, transB: true, c: f, ldc: 4 * D, bias: w.b1 });
+    be.geluTanh(f, f, R * 4 * D);
+    be.sgemm({ m: R, n: D, k: 4 * D, a: f, lda: 4 * D, b: w.w2, ldb: 4 * D, transB: true, c: y, ldc: D, bias: w.b2 });
+    if (dropout) applyDropout(y, dropout);
+    be.gatedResidual({ h, y, gate: modSlice(5), rows: R, dim: D, gateStride: 6 * D, rowsPerGroup: perRow });
+  }
+
+  /** Rotary on q and k, then masked attention of the sequence over itself. */
+  private selfAttention(qkv: Float32Array, o: Float32Array, B: number, S: number, spans: Int32Array, posPeriod: number): void {
+    const { hiddenDim: D, nHeads: H } = this.config;
+    // q and k are adjacent in each row: rotate them together as 2H heads
+    this.backend.rotary({ x: qkv, rows: B * S, rowStride: 3 * D, heads: 2 * H, headDim: this.headDim, cos: this.rotary.cos, sin: this.rotary.sin, pos0: 0, seqLen: posPeriod });
+    this.backend.attention({
+      batch: B, heads: H, headDim: this.headDim, qLen: S, kLen: S,
+      q: qkv, k: qkv.subarray(D), v: qkv.subarray(2 * D), out: o,
+      qRowStride: 3 * D, kRowStride: 3 * D, vRowStride: 3 * D, outRowStride: D,
+      qBatchStride: S * 3 * D, kBatchStride: S * 3 * D, vBatchStride: S * 3 * D, outBatchStride: S * D,
+      scale: 1 / Math.sqrt(this.headDim), spans,
+    });
+  }
+
+  /**
+   * Final adaLN + LayerNorm + linear for the rows `src` of h (row indices into h); `stride` rows of h per batch
+   * item select each row's modulation. Returns [src.length][V].
+   */
+  head(h: Float32Array, src: Int32Array, stride: number, mod: Modulation | null): Float32Array {
+    const { hiddenDim: D, vocabSize: V } = this.config;
+    const n = src.length;
+    const logits = new Float32Array(n * V);
+    if (n === 0) return logits;
+    const g = this.ws.get('head_in', n * D);
+    for (let r = 0; r < n; r++) g.set(h.subarray(src[r] * D, src[r] * D + D), r * D);
+    const u = this.ws.get('head_u', n * D);
+    if (mod && mod.rows > 1) {
+      // per-item modulation: one LayerNorm call per row keeps the kernel contract simple (rows are few here)
+      for (let r = 0; r < n; r++) {
+        const b = Math.floor(src[r] / stride);
+        const fm = mod.final.subarray(b * 2 * D);
+        this.backend.layerNorm({ x: g.subarray(r * D, r * D + D), out: u.subarray(r * D, r * D + D), rows: 1, dim: D, weight: this.weights.normFinal, shift: fm, scale: fm.subarray(D) });
+      }
+    } else {
+      const fm = mod ? mod.final : null;
+      this.backend.layerNorm({ x: g, out: u, rows: n, dim: D, weight: this.weights.normFinal, shift: fm, scale: fm ? fm.subarray(D) : null });
+    }
+    const out = this.ws.get('logits', n * V);
+    this.backend.sgemm({ m: n, n: V, k: D, a: u, lda: D, b: this.weights.outW, ldb: D, transB: true, c: out, ldc: V, bias: this.weights.outB });
+    logits.set(out);
+    return logits;
+  }
+
+  private outputRows(h: Float32Array, B: number, S: number, outLen: number): Float32Array {
+    const D = this.config.hiddenDim;
+    const r = new Float32Array(B * outLen * D);
+    for (let b = 0; b < B; b++) r.set(h.subarray(b * S * D, (b * S + outLen) * D), b * outLen * D);
+    return r;
+  }
+
+  private resolveRows(rows: ArrayLike<number> | 'all' | 'none', total: number): Int32Array {
+    if (rows === 'none') return new Int32Array(0);
+    if (rows === 'all') return Int32Array.from({ length: total }, (_, i) => i);
+    const r = Int32Array.from(rows);
+    for (const x of r) if (x < 0 || x >= total) throw new Error(`logit row ${x} outside 0..${total - 1}`);
+    return r;
+  }
+
+  checkIds(ids: ArrayLike<number>): void {
+    const V = this.config.vocabSize;
+    for (let i = 0; i < ids.length; i++) {
+      const t = ids[i];
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`token id ${t} at index ${i} is outside the vocabulary 0..${V - 1}`);
+    }
+  }
+
+  /** Frees backend memory held by the workspace (weights are owned by the caller). */
+  dispose(): void {
+    this.ws.dispose();
+  }
+}
+
+/** Inverted dropout in place: zero with probability p, scale survivors by 1/(1-p). */
+function applyDropout(y: Float32Array, d: NonNullable<ForwardRequest['dropout']>): void {
+  if (d.p <= 0) return;
+  const keep = 1 - d.p;
+  const s = 1 / keep;
+  for (let i = 0; i < y.length; i++) y[i] = d.random() < keep ? y[i] * s : 0;
+}
