@@ -1,0 +1,196 @@
+/**
+ * Checkpoint directories in the HF layout: `config.json` + `model.safetensors` (spec 8). Loading validates
+ * the tensors against the architecture the config describes, after correcting cond_dim from the weights
+ * (the config value is not trustworthy, spec 8.2).
+ */
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import { type ModelConfig, readConfigFile, inferCondDim, toHfConfig } from './config.js';
+import { expectedParams, numel, paramCount } from './params.js';
+import {
+  CheckpointError, type SaveDtype, atomicWrite, compareToExpected, loadSafetensors, openSafetensors,
+  readSafetensorsHeader, saveSafetensors,
+} from './safetensors.js';
+
+export const CONFIG_FILE = 'config.json';
+export const WEIGHTS_FILE = 'model.safetensors';
+
+export interface LoadedCheckpoint {
+  config: ModelConfig;
+  /** every tensor of the file (parameters and buffers), in state_dict order */
+  tensors: Map<string, Float32Array>;
+  shapes: Map<string, number[]>;
+  dir: string;
+  /** what loading corrected in the config (e.g. cond_dim inferred from the weights) */
+  notes: string[];
+}
+
+function filesOf(dir: string): { configPath: string; weightsPath: string } {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw new CheckpointError(dir, 'checkpoint directory does not exist');
+  }
+  if (!st.isDirectory()) throw new CheckpointError(dir, `not a directory (expected a folder with ${CONFIG_FILE} and ${WEIGHTS_FILE})`);
+  const weightsPath = nodePath.join(dir, WEIGHTS_FILE);
+  if (!fs.existsSync(weightsPath)) {
+    const other = fs.readdirSync(dir).find((f) => /\.(ckpt|bin|pt|pth)$/.test(f));
+    const hint = other ? `; found ${other}: convert Lightning/PyTorch checkpoints to safetensors offline (spec 8.5)` : '';
+    throw new CheckpointError(weightsPath, `missing${hint}`);
+  }
+  return { configPath: nodePath.join(dir, CONFIG_FILE), weightsPath };
+}
+
+/** Config with cond_dim taken from the weight shapes; `notes` records the correction. */
+function resolveConfig(configPath: string, shapes: Map<string, number[]>, notes: string[]): ModelConfig {
+  const config = readConfigFile(configPath);
+  const inferred = inferCondDim(shapes);
+  if (inferred !== undefined && inferred !== config.condDim) {
+    notes.push(`cond_dim ${config.condDim} in ${configPath} overridden by ${inferred} from the weight shapes`);
+    config.condDim = inferred;
+  }
+  return config;
+}
+
+export function loadCheckpoint(
+  dir: string,
+  opts: { alloc?: (n: number) => Float32Array; allowNonFinite?: boolean } = {},
+): LoadedCheckpoint {
+  const { configPath, weightsPath } = filesOf(dir);
+  const header = readSafetensorsHeader(weightsPath);
+  const notes: string[] = [];
+  const config = resolveConfig(configPath, new Map(header.entries.map((e) => [e.name, e.shape])), notes);
+  const expected = expectedParams(config);
+  const problems = compareToExpected(header, expected);
+  if (problems.length)
+    throw new CheckpointError(
+      weightsPath,
+      `tensors do not match the ${config.modelType} model described by ${configPath} (${problems.length} problem(s)):\n  ${problems.join('\n  ')}`,
+    );
+  const { tensors, shapes } = loadSafetensors(weightsPath, { expected, alloc: opts.alloc, allowNonFinite: opts.allowNonFinite });
+  if (config.modelType === 'bd3lm') {
+    // the learned clip bounds live in the weights; config.json only carries the class defaults (spec 8.2)
+    const lo = tensors.get('sampling_eps_min')![0];
+    const hi = tensors.get('sampling_eps_max')![0];
+    // (kept as written when equal at float32 precision, so 0.001 stays 0.001 rather than 0.0010000000474974513)
+    if (lo !== Math.fround(config.samplingEpsMin) || hi !== Math.fround(config.samplingEpsMax)) {
+      notes.push(`sampling_eps_min/max ${config.samplingEpsMin}/${config.samplingEpsMax} in ${configPath} replaced by the stored ${lo}/${hi}`);
+      config.samplingEpsMin = lo;
+      config.samplingEpsMax = hi;
+    }
+  }
+  return { config, tensors, shapes, dir, notes };
+}
+
+/**
+ * Writes `config.json` and `model.safetensors` (each atomically; weights first so a crash never leaves a config
+ * describing weights that were not written). `dtype` applies to trainable parameters only; buffers stay F32.
+ */
+export function saveCheckpoint(
+  dir: string,
+  config: ModelConfig,
+  tensors: Map<string, Float32Array>,
+  opts: { dtype?: SaveDtype } = {},
+): void {
+  const specs = expectedParams(config);
+  const problems: string[] = [];
+  const known = new Set(specs.map((s) => s.name));
+  for (const s of specs) {
+    const t = tensors.get(s.name);
+    if (!t) problems.push(`missing tensor "${s.name}"`);
+    else if (t.length !== numel(s.shape)) problems.push(`tensor "${s.name}" has ${t.length} values, shape [${s.shape.join(', ')}] needs ${numel(s.shape)}`);
+  }
+  for (const name of tensors.keys()) if (!known.has(name)) problems.push(`unexpected tensor "${name}"`);
+  if (problems.length) throw new CheckpointError(dir, `cannot save checkpoint:\n  ${problems.join('\n  ')}`);
+  fs.mkdirSync(dir, { recursive: true });
+  saveSafetensors(
+    nodePath.join(dir, WEIGHTS_FILE),
+    specs.map((s) => ({ name: s.name, shape: s.shape, data: tensors.get(s.name)!, dtype: s.kind === 'param' ? opts.dtype : 'F32' })),
+    { format: 'pt' }, // transformers' from_pretrained refuses safetensors files without it
+  );
+  const json = JSON.stringify(toHfConfig(config), null, 2) + '\n';
+  atomicWrite(nodePath.join(dir, CONFIG_FILE), (write) => write(Buffer.from(json, 'utf8')));
+}
+
+export interface TensorSummary {
+  name: string;
+  shape: number[];
+  dtype: string;
+  numel: number;
+  kind: 'param' | 'buffer' | 'unexpected';
+  /** over the finite values; NaN when there are none */
+  min: number;
+  max: number;
+  mean: number;
+  /** population standard deviation */
+  std: number;
+  nonFinite: number;
+}
+
+export interface CheckpointDescription {
+  dir: string;
+  config: ModelConfig;
+  trainableParams: number;
+  fileBytes: number;
+  metadata: Record<string, string> | null;
+  notes: string[];
+  /** mismatches against the architecture (reported, not thrown, so `info` can show a broken checkpoint) */
+  problems: string[];
+  /** in file header order */
+  tensors: TensorSummary[];
+}
+
+/** Data for `bd3lm info`: reads one tensor at a time, so memory stays at the largest tensor. */
+export function describeCheckpoint(dir: string): CheckpointDescription {
+  const { configPath, weightsPath } = filesOf(dir);
+  const file = openSafetensors(weightsPath);
+  try {
+    const { header } = file;
+    const notes: string[] = [];
+    const config = resolveConfig(configPath, new Map(header.entries.map((e) => [e.name, e.shape])), notes);
+    const specs = new Map(expectedParams(config).map((s) => [s.name, s]));
+    const problems = compareToExpected(header, [...specs.values()]);
+    const tensors: TensorSummary[] = [];
+    for (const e of header.entries) {
+      const n = numel(e.shape);
+      const base = { name: e.name, shape: [...e.shape], dtype: e.dtype, numel: n, kind: specs.get(e.name)?.kind ?? ('unexpected' as const) };
+      const a = new Float32Array(n);
+      try {
+        file.readInto(e.name, a);
+      } catch (err) {
+        problems.push((err as Error).message);
+        tensors.push({ ...base, min: NaN, max: NaN, mean: NaN, std: NaN, nonFinite: 0 });
+        continue;
+      }
+      tensors.push({ ...base, ...stats(a) });
+    }
+    for (const t of tensors) if (t.nonFinite) problems.push(`tensor "${t.name}" has ${t.nonFinite} NaN/Inf value(s)`);
+    return {
+      dir, config, trainableParams: paramCount(config), fileBytes: header.fileSize, metadata: header.metadata,
+      notes, problems, tensors,
+    };
+  } finally {
+    file.close();
+  }
+}
+
+function stats(a: Float32Array): { min: number; max: number; mean: number; std: number; nonFinite: number } {
+  let min = Infinity, max = -Infinity, sum = 0, cnt = 0, nonFinite = 0;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    if (v - v !== 0) { nonFinite++; continue; }
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sum += v;
+    cnt++;
+  }
+  if (!cnt) return { min: NaN, max: NaN, mean: NaN, std: NaN, nonFinite };
+  const mean = sum / cnt;
+  let ss = 0; // two-pass: numerically stable for large tensors
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    if (v - v === 0) ss += (v - mean) * (v - mean);
+  }
+  return { min, max, mean, std: Math.sqrt(ss / cnt), nonFinite };
+}
