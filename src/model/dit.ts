@@ -50,6 +50,8 @@ export class DiT {
   readonly config: ModelConfig;
   readonly backend: Backend;
   readonly weights: DiTWeights;
+  /** every checkpoint tensor by HF name (the arrays `weights` views) */
+  readonly tensors: Map<string, Float32Array>;
   readonly headDim: number;
   readonly rotary: RotaryTables;
   /** scratch buffers shared by every forward path of this model */
@@ -60,6 +62,7 @@ export class DiT {
   constructor(config: ModelConfig, tensors: Map<string, Float32Array>, backend: Backend) {
     this.config = config;
     this.backend = backend;
+    this.tensors = tensors;
     this.weights = bindWeights(config, tensors);
     this.headDim = config.hiddenDim / config.nHeads;
     this.ws = new Workspace(backend);
@@ -110,24 +113,44 @@ export class DiT {
     const mod = this.modulationFor(B, req.sigma);
     const hidden: Float32Array[] | undefined = req.hiddenStates ? [this.outputRows(h, B, S, outLen)] : undefined;
     const sp = this.ws.ints32('spans', spans);
-    const attend = (_l: number, qkv: Float32Array, o: Float32Array) => this.selfAttention(qkv, o, B, S, sp, posPeriod);
+    const attend = (_l: number, qkv: Float32Array, o: Float32Array) => this.selfAttention(qkv, o, B, S, S, sp, posPeriod);
     const perRow = mod && mod.rows > 1 ? S : B * S;
+    let out = h;
+    let rowsPerItem = S;
     for (let l = 0; l < cfg.nBlocks; l++) {
-      this.block(l, h, B * S, mod, perRow, attend, req.dropout);
+      const last = l === cfg.nBlocks - 1;
+      if (last && layout === 'vectorized' && !hidden) {
+        // Only the x_t half's outputs are used: its last layer runs x_t queries only (the x_0 half still
+        // supplies keys and values), and the rest of the block runs on the x_t rows alone.
+        const L = outLen;
+        const xtSpans = this.ws.ints32('xt_spans', spans.subarray(0, spans.length / 2));
+        const attendXt = (_l: number, qkv: Float32Array, o: Float32Array) => this.selfAttention(qkv, o, B, S, L, xtSpans, posPeriod);
+        const select = (full: Float32Array) => {
+          const xh = this.ws.get('h_xt', B * L * D);
+          for (let b = 0; b < B; b++) xh.set(full.subarray(b * S * D, (b * S + L) * D), b * L * D);
+          return xh;
+        };
+        out = this.block(l, h, B * S, mod, perRow, attendXt, req.dropout, { rows: B * L, perRow: mod && mod.rows > 1 ? L : B * L, select });
+        rowsPerItem = L;
+      } else {
+        this.block(l, h, B * S, mod, perRow, attend, req.dropout);
+      }
       if (hidden) hidden.push(this.outputRows(h, B, S, outLen));
     }
     const rows = this.resolveRows(req.logitRows ?? 'all', B * outLen);
-    // map output row (b, i) to its row in the full sequence
+    // map output row (b, i) to its row in `out`
     const src = new Int32Array(rows.length);
-    for (let r = 0; r < rows.length; r++) src[r] = Math.floor(rows[r] / outLen) * S + (rows[r] % outLen);
-    const logits = this.head(h, src, S, mod);
+    for (let r = 0; r < rows.length; r++) src[r] = Math.floor(rows[r] / outLen) * rowsPerItem + (rows[r] % outLen);
+    const logits = this.head(out, src, rowsPerItem, mod);
     return { logits, rows, hidden };
   }
 
   /**
    * One transformer block on h [R][D] in place. `attend(l, qkv, o)` turns the projections [R][3D] (pre-rotary)
    * into the attention output o [R][D]: self-attention over a masked sequence, or queries over a KV cache.
-   * `perRow` rows share one adaLN modulation row.
+   * `perRow` rows share one adaLN modulation row. With `narrow`, only some rows are carried past the attention
+   * (their queries are the only ones `attend` computes): the block then continues on `narrow.select(h)` and returns
+   * it; otherwise it returns h.
    */
   block(
     l: number,
@@ -137,7 +160,8 @@ export class DiT {
     perRow: number,
     attend: (l: number, qkv: Float32Array, o: Float32Array) => void,
     dropout?: ForwardRequest['dropout'],
-  ): void {
+    narrow?: { rows: number; perRow: number; select: (h: Float32Array) => Float32Array },
+  ): Float32Array {
     const D = this.config.hiddenDim;
     const w = this.weights.blocks[l];
     const be = this.backend;
@@ -151,6 +175,11 @@ export class DiT {
     be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm1, shift: modSlice(0), scale: modSlice(1), modStride: 6 * D, rowsPerGroup: perRow });
     be.sgemm({ m: R, n: 3 * D, k: D, a: u, lda: D, b: w.qkv, ldb: D, transB: true, c: qkv, ldc: 3 * D });
     attend(l, qkv, o);
+    if (narrow) {
+      h = narrow.select(h);
+      R = narrow.rows;
+      perRow = narrow.perRow;
+    }
     be.sgemm({ m: R, n: D, k: D, a: o, lda: D, b: w.out, ldb: D, transB: true, c: y, ldc: D });
     if (dropout) applyDropout(y, dropout);
     be.gatedResidual({ h, y, gate: modSlice(2), rows: R, dim: D, gateStride: 6 * D, rowsPerGroup: perRow });
@@ -162,18 +191,22 @@ export class DiT {
     be.sgemm({ m: R, n: D, k: 4 * D, a: f, lda: 4 * D, b: w.w2, ldb: 4 * D, transB: true, c: y, ldc: D, bias: w.b2 });
     if (dropout) applyDropout(y, dropout);
     be.gatedResidual({ h, y, gate: modSlice(5), rows: R, dim: D, gateStride: 6 * D, rowsPerGroup: perRow });
+    return h;
   }
 
-  /** Rotary on q and k, then masked attention of the sequence over itself. */
-  private selfAttention(qkv: Float32Array, o: Float32Array, B: number, S: number, spans: Int32Array, posPeriod: number): void {
+  /**
+   * Rotary on q and k, then masked attention of the sequence over itself, for the first `qLen` query rows of each
+   * item (o has qLen rows per item).
+   */
+  private selfAttention(qkv: Float32Array, o: Float32Array, B: number, S: number, qLen: number, spans: Int32Array, posPeriod: number): void {
     const { hiddenDim: D, nHeads: H } = this.config;
     // q and k are adjacent in each row: rotate them together as 2H heads
     this.backend.rotary({ x: qkv, rows: B * S, rowStride: 3 * D, heads: 2 * H, headDim: this.headDim, cos: this.rotary.cos, sin: this.rotary.sin, pos0: 0, seqLen: posPeriod });
     this.backend.attention({
-      batch: B, heads: H, headDim: this.headDim, qLen: S, kLen: S,
+      batch: B, heads: H, headDim: this.headDim, qLen, kLen: S,
       q: qkv, k: qkv.subarray(D), v: qkv.subarray(2 * D), out: o,
       qRowStride: 3 * D, kRowStride: 3 * D, vRowStride: 3 * D, outRowStride: D,
-      qBatchStride: S * 3 * D, kBatchStride: S * 3 * D, vBatchStride: S * 3 * D, outBatchStride: S * D,
+      qBatchStride: S * 3 * D, kBatchStride: S * 3 * D, vBatchStride: S * 3 * D, outBatchStride: qLen * D,
       scale: 1 / Math.sqrt(this.headDim), spans,
     });
   }
