@@ -1,0 +1,87 @@
+/* The wasm module's exported entry points. Thin wrappers over kernels.h: pointers are offsets in the linear memory,
+ * and 64-bit strides become 32-bit ints (a 4 GiB memory holds < 2^31 floats), since JS would otherwise have to
+ * pass BigInts. */
+#include "../kernels.h"
+#include "../parallel.h"
+
+#define EXPORT(name) __attribute__((export_name(name)))
+
+/* zero: JS callers expect fresh arrays to read 0 (like new Float32Array); scratch skips the fill */
+void *bd_alloc_zeroed(size_t bytes);
+EXPORT("alloc") void *w_alloc(int bytes, int zero) {
+  return zero ? bd_alloc_zeroed((unsigned)bytes) : bd_alloc((unsigned)bytes);
+}
+EXPORT("free") void w_free(void *p) { bd_free(p); }
+EXPORT("num_threads") int w_num_threads(void) { return bd_num_threads(); }
+
+EXPORT("sgemm") void w_sgemm(int tA, int tB, int m, int n, int k, float alpha, const float *A, int lda,
+                             const float *B, int ldb, float beta, float *C, int ldc, const float *bias, int batch,
+                             int sA, int sB, int sC) {
+  bd_sgemm(tA, tB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, batch, sA, sB, sC);
+}
+
+EXPORT("layernorm") void w_layernorm(const float *x, float *out, int rows, int dim, const float *w, float eps,
+                                     const float *shift, const float *scale, int modStride, int rowsPerGroup,
+                                     float *stats) {
+  bd_layernorm(x, out, rows, dim, w, eps, shift, scale, modStride, rowsPerGroup, stats);
+}
+
+EXPORT("gated_residual") void w_gated_residual(float *h, const float *y, const float *gate, int rows, int dim,
+                                               int gateStride, int rowsPerGroup) {
+  bd_gated_residual(h, y, gate, rows, dim, gateStride, rowsPerGroup);
+}
+
+EXPORT("gelu_tanh") void w_gelu_tanh(const float *x, float *out, int n) { bd_gelu_tanh(x, out, n); }
+EXPORT("softmax") void w_softmax(const float *x, float *out, int r, int c) { bd_softmax(x, out, r, c); }
+EXPORT("log_softmax") void w_log_softmax(const float *x, float *out, int r, int c) { bd_log_softmax(x, out, r, c); }
+EXPORT("logsumexp") void w_logsumexp(const float *x, float *out, int r, int c) { bd_logsumexp(x, out, r, c); }
+
+EXPORT("rotary") void w_rotary(float *x, int rows, int rowStride, int heads, int headDim, const float *cos,
+                               const float *sin, int pos0, int seqLen) {
+  bd_rotary(x, rows, rowStride, heads, headDim, cos, sin, pos0, seqLen);
+}
+
+EXPORT("embedding") void w_embedding(const float *table, const int32_t *ids, int n, int dim, float *out) {
+  bd_embedding(table, ids, n, dim, out);
+}
+
+EXPORT("attention") void w_attention(int batch, int heads, int headDim, int qLen, int kLen, const float *q,
+                                     const float *k, const float *v, float *out, int qRS, int kRS, int vRS, int oRS,
+                                     int qBS, int kBS, int vBS, int oBS, float scale, const int32_t *spans,
+                                     int nSpans, float *lse) {
+  bd_attention_args a = {batch, heads, headDim, qLen, kLen, q, k, v, out, qRS, kRS, vRS, oRS,
+                         qBS, kBS, vBS, oBS, scale, spans, nSpans, lse};
+  bd_attention(&a);
+}
+
+/* Self-test of the pool for test/wasm.test.ts: out[i] += i + 1 and hits[tid]++ per item. A nested parallel_for
+ * inside a work item of a split job must run serially on the calling thread; hits[63] counts violations.
+ * (When the outer call ran serially, as one item [0, n), the inner one may use the pool.) */
+typedef struct {
+  int *out, *hits, n;
+} selftest_ctx;
+typedef struct {
+  selftest_ctx *c;
+  int tid;
+} selftest_nested;
+
+static void selftest_inner(void *ctx, int b, int e, int tid) {
+  selftest_nested *x = ctx;
+  if (tid != x->tid || b != 0 || e != 7) x->c->hits[63]++;
+}
+
+static void selftest_fn(void *ctx, int b, int e, int tid) {
+  selftest_ctx *c = ctx;
+  for (int i = b; i < e; i++) {
+    c->out[i] += i + 1;
+    c->hits[tid]++;
+  }
+  if (b == 0 && e == c->n) return;
+  selftest_nested x = {c, tid};
+  bd_parallel_for(7, 1, selftest_inner, &x);
+}
+
+EXPORT("parallel_selftest") void w_parallel_selftest(int n, int grain, int *out, int *hits) {
+  selftest_ctx c = {out, hits, n};
+  bd_parallel_for(n, grain, selftest_fn, &c);
+}
