@@ -1,0 +1,385 @@
+/* Node-API binding for the kernels: one function per kernel, positional arguments (src/tensor/native.ts fills
+ * defaults). Typed arrays are read in place. Every argument is type-checked and every array is checked to be long
+ * enough for the shape and strides it is used with, so a bad call throws a JS error instead of corrupting memory. */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "parallel.h"
+
+#ifdef BD_HAVE_OPENBLAS
+void openblas_set_num_threads(int n);
+#endif
+
+#define MAX_ARGS 24
+
+/* Argument reader for one call; after the first error (a pending JS exception) every reader returns a dummy. */
+typedef struct {
+  napi_env env;
+  const char *fn;
+  napi_value argv[MAX_ARGS];
+  int failed;
+} call_t;
+
+static void fail(call_t *c, const char *fmt, const char *name, long long x, long long y) {
+  if (c->failed) return;
+  char msg[256], full[320];
+  snprintf(msg, sizeof msg, fmt, name, x, y);
+  snprintf(full, sizeof full, "bd3lm native %s: %s", c->fn, msg);
+  napi_throw_error(c->env, NULL, full);
+  c->failed = 1;
+}
+
+static int begin(call_t *c, napi_env env, napi_callback_info info, const char *fn, size_t want) {
+  size_t argc = MAX_ARGS;
+  c->env = env, c->fn = fn, c->failed = 0;
+  if (napi_get_cb_info(env, info, &argc, c->argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "bd3lm native: cannot read arguments");
+    return 0;
+  }
+  if (argc != want) fail(c, "%s: expected %lld arguments, got %lld", "arguments", (long long)want, (long long)argc);
+  return !c->failed;
+}
+
+static napi_valuetype type_of(call_t *c, size_t i) {
+  napi_valuetype t = napi_undefined;
+  napi_typeof(c->env, c->argv[i], &t);
+  return t;
+}
+
+static double arg_num(call_t *c, size_t i, const char *name) {
+  double v = 0;
+  if (c->failed) return 0;
+  if (type_of(c, i) != napi_number) fail(c, "'%s' must be a number", name, 0, 0);
+  else napi_get_value_double(c->env, c->argv[i], &v);
+  return v;
+}
+
+/* an integer in [lo, hi] */
+static int64_t arg_int(call_t *c, size_t i, const char *name, int64_t lo, int64_t hi) {
+  double v = arg_num(c, i, name);
+  if (c->failed) return 0;
+  if (v != (double)(int64_t)v) fail(c, "'%s' must be an integer", name, 0, 0);
+  else if (v < (double)lo || v > (double)hi) fail(c, "'%s' must be in [%lld, %lld]", name, lo, hi);
+  return c->failed ? 0 : (int64_t)v;
+}
+
+static int arg_bool(call_t *c, size_t i, const char *name) {
+  bool v = false;
+  if (c->failed) return 0;
+  if (type_of(c, i) != napi_boolean) fail(c, "'%s' must be a boolean", name, 0, 0);
+  else napi_get_value_bool(c->env, c->argv[i], &v);
+  return v;
+}
+
+/* a typed array of the given type, in place; NULL (len 0) when nullable and the value is null/undefined */
+static void *arg_array(call_t *c, size_t i, const char *name, napi_typedarray_type want, int nullable,
+                       int64_t *len) {
+  *len = 0;
+  if (c->failed) return NULL;
+  napi_valuetype t = type_of(c, i);
+  if (nullable && (t == napi_null || t == napi_undefined)) return NULL;
+  bool is = false;
+  napi_is_typedarray(c->env, c->argv[i], &is);
+  napi_typedarray_type tt;
+  size_t n = 0;
+  void *data = NULL;
+  if (is) napi_get_typedarray_info(c->env, c->argv[i], &tt, &n, &data, NULL, NULL);
+  if (!is || tt != want) {
+    fail(c, want == napi_float32_array ? "'%s' must be a Float32Array" : "'%s' must be an Int32Array", name,
+         0, 0);
+    return NULL;
+  }
+  *len = (int64_t)n;
+  return data;
+}
+#define F32(i, name, len) ((float *)arg_array(&c, i, name, napi_float32_array, 0, len))
+#define F32_OPT(i, name, len) ((float *)arg_array(&c, i, name, napi_float32_array, 1, len))
+
+/* the array must hold `extent` elements */
+static void need(call_t *c, const char *name, int64_t len, int64_t extent) {
+  if (!c->failed && extent > len) fail(c, "'%s' has %lld elements, the shape and strides need %lld", name, len, extent);
+}
+
+/* elements spanned by `batch` matrices of rows x cols, leading dimension ld, items `stride` apart */
+static int64_t extent2d(int64_t batch, int64_t stride, int64_t rows, int64_t cols, int64_t ld) {
+  if (batch <= 0 || rows <= 0 || cols <= 0) return 0;
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+#define I32MAX 2147483647LL
+#define I53MAX 9007199254740991LL
+
+/* sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, batch, sA, sB, sC) */
+static napi_value js_sgemm(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "sgemm", 18)) return NULL;
+  int tA = arg_bool(&c, 0, "transA"), tB = arg_bool(&c, 1, "transB");
+  int64_t m = arg_int(&c, 2, "m", 0, I32MAX), n = arg_int(&c, 3, "n", 0, I32MAX), k = arg_int(&c, 4, "k", 0, I32MAX);
+  float alpha = (float)arg_num(&c, 5, "alpha");
+  int64_t la, lb, lc, lbias;
+  float *a = F32(6, "a", &la);
+  int64_t lda = arg_int(&c, 7, "lda", 1, I32MAX);
+  float *b = F32(8, "b", &lb);
+  int64_t ldb = arg_int(&c, 9, "ldb", 1, I32MAX);
+  float beta = (float)arg_num(&c, 10, "beta");
+  float *cc = F32(11, "c", &lc);
+  int64_t ldc = arg_int(&c, 12, "ldc", 1, I32MAX);
+  float *bias = F32_OPT(13, "bias", &lbias);
+  int64_t batch = arg_int(&c, 14, "batch", 0, I32MAX);
+  int64_t sA = arg_int(&c, 15, "strideA", 0, I53MAX), sB = arg_int(&c, 16, "strideB", 0, I53MAX),
+          sC = arg_int(&c, 17, "strideC", 0, I53MAX);
+  int64_t ar = tA ? k : m, ac = tA ? m : k, br = tB ? n : k, bc = tB ? k : n;
+  if (!c.failed && lda < ac) fail(&c, "%s %lld is below the row length %lld", "lda", lda, ac);
+  if (!c.failed && ldb < bc) fail(&c, "%s %lld is below the row length %lld", "ldb", ldb, bc);
+  if (!c.failed && ldc < n) fail(&c, "%s %lld is below the row length %lld", "ldc", ldc, n);
+  if (m > 0 && n > 0 && k > 0) {
+    need(&c, "a", la, extent2d(batch, sA, ar, ac, lda));
+    need(&c, "b", lb, extent2d(batch, sB, br, bc, ldb));
+  }
+  need(&c, "c", lc, extent2d(batch, sC, m, n, ldc));
+  if (bias) need(&c, "bias", lbias, n);
+  if (c.failed) return NULL;
+  bd_sgemm(tA, tB, (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, cc, (int)ldc, bias, (int)batch, sA,
+           sB, sC);
+  return undefined(env);
+}
+
+/* layerNorm(x, out, rows, dim, w, eps, shift, scale, modStride, rowsPerGroup, stats) */
+static napi_value js_layernorm(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "layerNorm", 11)) return NULL;
+  int64_t lx, lo, lw, lsh, lsc, lst;
+  float *x = F32(0, "x", &lx), *out = F32(1, "out", &lo);
+  int64_t rows = arg_int(&c, 2, "rows", 0, I32MAX), dim = arg_int(&c, 3, "dim", 0, I32MAX);
+  float *w = F32(4, "weight", &lw);
+  float eps = (float)arg_num(&c, 5, "eps");
+  float *shift = F32_OPT(6, "shift", &lsh), *scale = F32_OPT(7, "scale", &lsc);
+  int64_t modStride = arg_int(&c, 8, "modStride", 0, I32MAX), rpg = arg_int(&c, 9, "rowsPerGroup", 1, I32MAX);
+  float *stats = F32_OPT(10, "stats", &lst);
+  need(&c, "x", lx, rows * dim);
+  need(&c, "out", lo, rows * dim);
+  need(&c, "weight", lw, dim);
+  int64_t groups = rows > 0 ? (rows - 1) / (rpg ? rpg : 1) : 0;
+  if (shift) need(&c, "shift", lsh, groups * modStride + dim);
+  if (scale) need(&c, "scale", lsc, groups * modStride + dim);
+  if (stats) need(&c, "stats", lst, 2 * rows);
+  if (c.failed) return NULL;
+  bd_layernorm(x, out, (int)rows, (int)dim, w, eps, shift, scale, (int)modStride, (int)rpg, stats);
+  return undefined(env);
+}
+
+/* gatedResidual(h, y, gate, rows, dim, gateStride, rowsPerGroup) */
+static napi_value js_gated_residual(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "gatedResidual", 7)) return NULL;
+  int64_t lh, ly, lg;
+  float *h = F32(0, "h", &lh), *y = F32(1, "y", &ly), *gate = F32_OPT(2, "gate", &lg);
+  int64_t rows = arg_int(&c, 3, "rows", 0, I32MAX), dim = arg_int(&c, 4, "dim", 0, I32MAX);
+  int64_t gs = arg_int(&c, 5, "gateStride", 0, I32MAX), rpg = arg_int(&c, 6, "rowsPerGroup", 1, I32MAX);
+  need(&c, "h", lh, rows * dim);
+  need(&c, "y", ly, rows * dim);
+  if (gate && rows > 0) need(&c, "gate", lg, (rows - 1) / rpg * gs + dim);
+  if (c.failed) return NULL;
+  bd_gated_residual(h, y, gate, (int)rows, (int)dim, (int)gs, (int)rpg);
+  return undefined(env);
+}
+
+/* geluTanh(x, out, n) */
+static napi_value js_gelu(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "geluTanh", 3)) return NULL;
+  int64_t lx, lo;
+  float *x = F32(0, "x", &lx), *out = F32(1, "out", &lo);
+  int64_t n = arg_int(&c, 2, "n", 0, I53MAX);
+  need(&c, "x", lx, n);
+  need(&c, "out", lo, n);
+  if (c.failed) return NULL;
+  bd_gelu_tanh(x, out, n);
+  return undefined(env);
+}
+
+/* softmax / logSoftmax / logsumexp (x, out, rows, cols) */
+static napi_value softmax_like(napi_env env, napi_callback_info info, const char *fn, int mode) {
+  call_t c;
+  if (!begin(&c, env, info, fn, 4)) return NULL;
+  int64_t lx, lo;
+  float *x = F32(0, "x", &lx), *out = F32(1, "out", &lo);
+  int64_t rows = arg_int(&c, 2, "rows", 0, I32MAX), cols = arg_int(&c, 3, "cols", 0, I32MAX);
+  need(&c, "x", lx, rows * cols);
+  need(&c, "out", lo, mode == 2 ? (cols > 0 ? rows : 0) : rows * cols);
+  if (c.failed) return NULL;
+  if (mode == 0) bd_softmax(x, out, (int)rows, (int)cols);
+  else if (mode == 1) bd_log_softmax(x, out, (int)rows, (int)cols);
+  else bd_logsumexp(x, out, (int)rows, (int)cols);
+  return undefined(env);
+}
+static napi_value js_softmax(napi_env e, napi_callback_info i) { return softmax_like(e, i, "softmax", 0); }
+static napi_value js_log_softmax(napi_env e, napi_callback_info i) { return softmax_like(e, i, "logSoftmax", 1); }
+static napi_value js_logsumexp(napi_env e, napi_callback_info i) { return softmax_like(e, i, "logsumexp", 2); }
+
+/* rotary(x, rows, rowStride, heads, headDim, cos, sin, pos0, seqLen) */
+static napi_value js_rotary(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "rotary", 9)) return NULL;
+  int64_t lx, lcos, lsin;
+  float *x = F32(0, "x", &lx);
+  int64_t rows = arg_int(&c, 1, "rows", 0, I32MAX), rs = arg_int(&c, 2, "rowStride", 0, I32MAX);
+  int64_t heads = arg_int(&c, 3, "heads", 0, I32MAX), hd = arg_int(&c, 4, "headDim", 0, I32MAX);
+  float *cs = F32(5, "cos", &lcos), *sn = F32(6, "sin", &lsin);
+  int64_t pos0 = arg_int(&c, 7, "pos0", 0, I32MAX), seqLen = arg_int(&c, 8, "seqLen", 1, I32MAX);
+  if (!c.failed && hd % 2) fail(&c, "%s %lld must be even", "headDim", hd, 0);
+  if (!c.failed && rows > 0 && rs < heads * hd) fail(&c, "%s %lld is below heads*headDim %lld", "rowStride", rs, heads * hd);
+  if (rows > 0 && heads > 0 && hd > 0) {
+    need(&c, "x", lx, (rows - 1) * rs + heads * hd);
+    int64_t maxPos = pos0 + (rows < seqLen ? rows : seqLen); /* positions used: pos0 .. maxPos-1 */
+    need(&c, "cos", lcos, maxPos * (hd / 2));
+    need(&c, "sin", lsin, maxPos * (hd / 2));
+  }
+  if (c.failed) return NULL;
+  bd_rotary(x, (int)rows, (int)rs, (int)heads, (int)hd, cs, sn, (int)pos0, (int)seqLen);
+  return undefined(env);
+}
+
+/* embedding(table, ids, n, dim, out) */
+static napi_value js_embedding(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "embedding", 5)) return NULL;
+  int64_t lt, lids, lo;
+  float *table = F32(0, "table", &lt);
+  int32_t *ids = (int32_t *)arg_array(&c, 1, "ids", napi_int32_array, 0, &lids);
+  int64_t n = arg_int(&c, 2, "n", 0, I32MAX), dim = arg_int(&c, 3, "dim", 0, I32MAX);
+  float *out = F32(4, "out", &lo);
+  need(&c, "ids", lids, n);
+  need(&c, "out", lo, n * dim);
+  if (!c.failed && dim > 0) {
+    int64_t vocab = lt / dim;
+    for (int64_t i = 0; i < n; i++)
+      if (ids[i] < 0 || ids[i] >= vocab) {
+        fail(&c, "%s[%lld] = %lld is outside the table", "ids", i, ids[i]);
+        break;
+      }
+  }
+  if (c.failed) return NULL;
+  bd_embedding(table, ids, (int)n, (int)dim, out);
+  return undefined(env);
+}
+
+/* Checks the spans records: bounds, a key for every row, every query row covered exactly once. */
+static void check_spans(call_t *c, const int32_t *sp, int64_t nSpans, int64_t qLen, int64_t kLen) {
+  if (c->failed) return;
+  unsigned char *seen = (unsigned char *)calloc((size_t)qLen + 1, 1);
+  if (!seen) {
+    fail(c, "%s: out of memory", "spans", 0, 0);
+    return;
+  }
+  for (int64_t r = 0; r < nSpans && !c->failed; r++) {
+    const int32_t *s = sp + 6 * r;
+    if (s[0] < 0 || s[0] > s[1] || s[1] > qLen) fail(c, "%s record %lld: query rows outside [0, qLen) (qLen %lld)", "spans", r, qLen);
+    else if (s[2] < 0 || s[2] > s[3] || s[3] > kLen || s[4] < 0 || s[4] > s[5] || s[5] > kLen)
+      fail(c, "%s record %lld: key interval outside [0, kLen) (kLen %lld)", "spans", r, kLen);
+    else if (s[1] > s[0] && s[3] - s[2] + s[5] - s[4] <= 0) fail(c, "%s record %lld has no keys", "spans", r, 0);
+    else
+      for (int32_t i = s[0]; i < s[1]; i++)
+        if (seen[i]++) {
+          fail(c, "%s: query row %lld is in more than one record (record %lld)", "spans", i, r);
+          break;
+        }
+  }
+  for (int64_t i = 0; i < qLen && !c->failed; i++)
+    if (!seen[i]) fail(c, "%s: query row %lld is in no record", "spans", i, 0);
+  free(seen);
+}
+
+/* attention(batch, heads, headDim, qLen, kLen, q, k, v, out, qRS, kRS, vRS, oRS, qBS, kBS, vBS, oBS, scale, spans,
+ * lse) */
+static napi_value js_attention(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "attention", 20)) return NULL;
+  bd_attention_args a;
+  int64_t batch = arg_int(&c, 0, "batch", 0, I32MAX), heads = arg_int(&c, 1, "heads", 0, I32MAX);
+  int64_t hd = arg_int(&c, 2, "headDim", 0, I32MAX), qLen = arg_int(&c, 3, "qLen", 0, I32MAX),
+          kLen = arg_int(&c, 4, "kLen", 0, I32MAX);
+  int64_t lq, lk, lv, lo, lsp, llse;
+  a.q = F32(5, "q", &lq), a.k = F32(6, "k", &lk), a.v = F32(7, "v", &lv), a.out = F32(8, "out", &lo);
+  int64_t rs[4], bs[4];
+  static const char *rsn[4] = {"qRowStride", "kRowStride", "vRowStride", "outRowStride"};
+  static const char *bsn[4] = {"qBatchStride", "kBatchStride", "vBatchStride", "outBatchStride"};
+  for (int t = 0; t < 4; t++) rs[t] = arg_int(&c, 9 + t, rsn[t], 0, I32MAX);
+  for (int t = 0; t < 4; t++) bs[t] = arg_int(&c, 13 + t, bsn[t], 0, I53MAX);
+  a.scale = (float)arg_num(&c, 17, "scale");
+  const int32_t *spans = (const int32_t *)arg_array(&c, 18, "spans", napi_int32_array, 0, &lsp);
+  a.lse = F32_OPT(19, "lse", &llse);
+  if (!c.failed && lsp % 6) fail(&c, "'%s' length %lld is not a multiple of 6", "spans", lsp, 0);
+  for (int t = 0; t < 4 && !c.failed; t++)
+    if (rs[t] < heads * hd) fail(&c, "%s %lld is below heads*headDim %lld", rsn[t], rs[t], heads * hd);
+  const int64_t len[4] = {lq, lk, lv, lo}, rowsOf[4] = {qLen, kLen, kLen, qLen};
+  static const char *names[4] = {"q", "k", "v", "out"};
+  for (int t = 0; t < 4; t++) need(&c, names[t], len[t], extent2d(batch, bs[t], rowsOf[t], heads * hd, rs[t]));
+  if (a.lse) need(&c, "lse", llse, batch * heads * qLen);
+  check_spans(&c, spans, lsp / 6, qLen, kLen);
+  if (c.failed) return NULL;
+  a.batch = (int)batch, a.heads = (int)heads, a.headDim = (int)hd, a.qLen = (int)qLen, a.kLen = (int)kLen;
+  a.qRowStride = (int)rs[0], a.kRowStride = (int)rs[1], a.vRowStride = (int)rs[2], a.outRowStride = (int)rs[3];
+  a.qBatchStride = bs[0], a.kBatchStride = bs[1], a.vBatchStride = bs[2], a.outBatchStride = bs[3];
+  a.spans = spans, a.nSpans = (int)(lsp / 6);
+  bd_attention(&a);
+  return undefined(env);
+}
+
+static napi_value js_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_create_int32(env, bd_num_threads(), &v);
+  return v;
+}
+
+/* { openblas: boolean, simd: string, threads: number } */
+static napi_value js_info(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_get_boolean(env, bd_sgemm_uses_openblas() != 0, &v);
+  napi_set_named_property(env, o, "openblas", v);
+#if defined(__AVX2__) && defined(__FMA__)
+  const char *simd = "avx2+fma";
+#else
+  const char *simd = "generic";
+#endif
+  napi_create_string_utf8(env, simd, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "simd", v);
+  napi_create_int32(env, bd_num_threads(), &v);
+  napi_set_named_property(env, o, "threads", v);
+  return o;
+}
+
+NAPI_MODULE_INIT() {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"sgemm", js_sgemm},       {"layerNorm", js_layernorm}, {"gatedResidual", js_gated_residual},
+      {"geluTanh", js_gelu},     {"softmax", js_softmax},     {"logSoftmax", js_log_softmax},
+      {"logsumexp", js_logsumexp}, {"rotary", js_rotary},     {"embedding", js_embedding},
+      {"attention", js_attention}, {"threads", js_threads},   {"info", js_info},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+#ifdef BD_HAVE_OPENBLAS
+  /* one pool's worth of threads in total: OpenBLAS and our pool never run at the same time */
+  openblas_set_num_threads(bd_num_threads());
+#endif
+  return exports;
+}

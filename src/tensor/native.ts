@@ -1,0 +1,97 @@
+/**
+ * Native backend: thin wrapper over the N-API addon build/Release/bd3lm.node (native/addon.c). The addon reads
+ * the typed arrays in place and validates shapes; this file only fills the documented defaults.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  AttentionArgs,
+  Backend,
+  GatedResidualArgs,
+  GemmArgs,
+  LayerNormArgs,
+  RotaryArgs,
+} from './backend.js';
+
+type F32 = Float32Array;
+type Opt = Float32Array | null;
+
+/** Positional signatures exported by native/addon.c. */
+interface Addon {
+  threads(): number;
+  info(): { openblas: boolean; simd: string; threads: number };
+  sgemm(tA: boolean, tB: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: F32,
+    ldb: number, beta: number, c: F32, ldc: number, bias: Opt, batch: number, sA: number, sB: number,
+    sC: number): void;
+  layerNorm(x: F32, out: F32, rows: number, dim: number, w: F32, eps: number, shift: Opt, scale: Opt,
+    modStride: number, rowsPerGroup: number, stats: Opt): void;
+  gatedResidual(h: F32, y: F32, gate: Opt, rows: number, dim: number, gateStride: number, rowsPerGroup: number): void;
+  geluTanh(x: F32, out: F32, n: number): void;
+  softmax(x: F32, out: F32, rows: number, cols: number): void;
+  logSoftmax(x: F32, out: F32, rows: number, cols: number): void;
+  logsumexp(x: F32, out: F32, rows: number, cols: number): void;
+  rotary(x: F32, rows: number, rowStride: number, heads: number, headDim: number, cos: F32, sin: F32, pos0: number,
+    seqLen: number): void;
+  embedding(table: F32, ids: Int32Array, n: number, dim: number, out: F32): void;
+  attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: F32, k: F32, v: F32,
+    out: F32, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
+    oBS: number, scale: number, spans: Int32Array, lse: Opt): void;
+}
+
+/** The package root: the nearest ancestor of this file holding package.json (works from src/ and dist/src/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+export function loadAddon(): Addon {
+  let path = '(package root not found)';
+  try {
+    path = join(packageRoot(), 'build', 'Release', 'bd3lm.node');
+    return createRequire(import.meta.url)(path) as Addon;
+  } catch (e) {
+    const cause = e instanceof Error ? e.message : String(e);
+    throw new Error(`cannot load the native addon ${path} (build it with \`npm run build:native\`): ${cause}`, {
+      cause: e,
+    });
+  }
+}
+
+export function createNativeBackend(): Backend {
+  const n = loadAddon();
+  const meta = n.info();
+  return {
+    name: 'native',
+    threads: n.threads(),
+    info: `${meta.openblas ? 'OpenBLAS sgemm' : 'own sgemm'}, ${meta.simd}, ${meta.threads} threads`,
+    alloc: (len) => new Float32Array(len),
+    allocInt: (len) => new Int32Array(len),
+    free: () => {},
+    sgemm: (g: GemmArgs) =>
+      n.sgemm(!!g.transA, !!g.transB, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, g.b, g.ldb, g.beta ?? 0, g.c, g.ldc,
+        g.bias ?? null, g.batch ?? 1, g.strideA ?? 0, g.strideB ?? 0, g.strideC ?? 0),
+    layerNorm: (l: LayerNormArgs) =>
+      n.layerNorm(l.x, l.out, l.rows, l.dim, l.weight, l.eps ?? 1e-5, l.shift ?? null, l.scale ?? null,
+        l.modStride ?? 0, l.rowsPerGroup ?? l.rows, l.stats ?? null),
+    gatedResidual: (g: GatedResidualArgs) =>
+      n.gatedResidual(g.h, g.y, g.gate, g.rows, g.dim, g.gateStride ?? 0, g.rowsPerGroup ?? g.rows),
+    geluTanh: (x, out, len) => n.geluTanh(x, out, len),
+    softmax: (x, out, rows, cols) => n.softmax(x, out, rows, cols),
+    logSoftmax: (x, out, rows, cols) => n.logSoftmax(x, out, rows, cols),
+    logsumexp: (x, out, rows, cols) => n.logsumexp(x, out, rows, cols),
+    rotary: (r: RotaryArgs) =>
+      n.rotary(r.x, r.rows, r.rowStride, r.heads, r.headDim, r.cos, r.sin, r.pos0, r.seqLen),
+    embedding: (table, ids, len, dim, out) => n.embedding(table, ids, len, dim, out),
+    attention: (a: AttentionArgs) =>
+      n.attention(a.batch, a.heads, a.headDim, a.qLen, a.kLen, a.q, a.k, a.v, a.out, a.qRowStride, a.kRowStride,
+        a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride, a.outBatchStride, a.scale,
+        a.spans, a.lse ?? null),
+  };
+}

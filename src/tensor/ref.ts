@@ -1,0 +1,200 @@
+/**
+ * Reference backend: the executable definition of every kernel in plain TypeScript (see backend.ts, kernels.h).
+ * Clarity over speed: simple loops, float64 accumulation. The oracle for the kernel tests; never used for real work.
+ */
+import type {
+  AttentionArgs,
+  Backend,
+  GatedResidualArgs,
+  GemmArgs,
+  LayerNormArgs,
+  RotaryArgs,
+} from './backend.js';
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+export class RefBackend implements Backend {
+  readonly name = 'ref' as const;
+  readonly threads = 1;
+  readonly info = 'TypeScript reference (float64 accumulation)';
+
+  alloc(n: number): Float32Array {
+    return new Float32Array(n);
+  }
+  allocInt(n: number): Int32Array {
+    return new Int32Array(n);
+  }
+  free(_a: Float32Array | Int32Array): void {}
+
+  sgemm(g: GemmArgs): void {
+    const { m, n, k, a, lda, b, ldb, c, ldc } = g;
+    const alpha = g.alpha ?? 1;
+    const beta = g.beta ?? 0;
+    const batch = g.batch ?? 1;
+    const sA = g.strideA ?? 0;
+    const sB = g.strideB ?? 0;
+    const sC = g.strideC ?? 0;
+    const bias = g.bias ?? null;
+    for (let t = 0; t < batch; t++) {
+      const oA = t * sA;
+      const oB = t * sB;
+      const oC = t * sC;
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let p = 0; p < k; p++) {
+            const av = g.transA ? a[oA + p * lda + i] : a[oA + i * lda + p];
+            const bv = g.transB ? b[oB + j * ldb + p] : b[oB + p * ldb + j];
+            s += av * bv;
+          }
+          let r = alpha * s;
+          // beta == 0: C is write-only (it may hold NaN garbage)
+          if (beta !== 0) r += beta * c[oC + i * ldc + j];
+          if (bias) r += bias[j];
+          c[oC + i * ldc + j] = r;
+        }
+      }
+    }
+  }
+
+  layerNorm(l: LayerNormArgs): void {
+    const { x, out, rows, dim, weight } = l;
+    const eps = l.eps ?? 1e-5;
+    const shift = l.shift ?? null;
+    const scale = l.scale ?? null;
+    const modStride = l.modStride ?? 0;
+    const rowsPerGroup = l.rowsPerGroup ?? rows;
+    const stats = l.stats ?? null;
+    for (let r = 0; r < rows; r++) {
+      const o = r * dim;
+      let mean = 0;
+      for (let j = 0; j < dim; j++) mean += x[o + j];
+      mean /= dim;
+      let v = 0;
+      for (let j = 0; j < dim; j++) v += (x[o + j] - mean) ** 2;
+      v /= dim; // biased variance
+      const rstd = 1 / Math.sqrt(v + eps);
+      const gOff = Math.floor(r / rowsPerGroup) * modStride;
+      for (let j = 0; j < dim; j++) {
+        let y = (x[o + j] - mean) * rstd * weight[j];
+        if (scale) y *= 1 + scale[gOff + j];
+        if (shift) y += shift[gOff + j];
+        out[o + j] = y;
+      }
+      if (stats) {
+        stats[2 * r] = mean;
+        stats[2 * r + 1] = rstd;
+      }
+    }
+  }
+
+  gatedResidual(g: GatedResidualArgs): void {
+    const { h, y, gate, rows, dim } = g;
+    const gateStride = g.gateStride ?? 0;
+    const rowsPerGroup = g.rowsPerGroup ?? rows;
+    for (let r = 0; r < rows; r++) {
+      const o = r * dim;
+      const gOff = Math.floor(r / rowsPerGroup) * gateStride;
+      for (let j = 0; j < dim; j++) h[o + j] += gate ? gate[gOff + j] * y[o + j] : y[o + j];
+    }
+  }
+
+  geluTanh(x: Float32Array, out: Float32Array, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      out[i] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + 0.044715 * v * v * v)));
+    }
+  }
+
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      const lse = rowLse(x, o, cols);
+      for (let j = 0; j < cols; j++) out[o + j] = Math.exp(x[o + j] - lse);
+    }
+  }
+
+  logSoftmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      const lse = rowLse(x, o, cols);
+      for (let j = 0; j < cols; j++) out[o + j] = x[o + j] - lse;
+    }
+  }
+
+  logsumexp(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
+    for (let r = 0; r < rows; r++) out[r] = rowLse(x, r * cols, cols);
+  }
+
+  rotary(a: RotaryArgs): void {
+    const { x, rows, rowStride, heads, headDim, cos, sin, pos0, seqLen } = a;
+    const half = headDim >> 1;
+    for (let r = 0; r < rows; r++) {
+      const t = (pos0 + (r % seqLen)) * half;
+      for (let h = 0; h < heads; h++) {
+        const o = r * rowStride + h * headDim;
+        for (let j = 0; j < half; j++) {
+          const x1 = x[o + j];
+          const x2 = x[o + j + half];
+          const c = cos[t + j];
+          const s = sin[t + j];
+          x[o + j] = x1 * c - x2 * s;
+          x[o + j + half] = x2 * c + x1 * s;
+        }
+      }
+    }
+  }
+
+  embedding(table: Float32Array, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
+    for (let i = 0; i < n; i++) out.set(table.subarray(ids[i] * dim, ids[i] * dim + dim), i * dim);
+  }
+
+  /** Two-pass exact softmax over the allowed keys of each query row (no tiling, no online rescaling). */
+  attention(a: AttentionArgs): void {
+    const { batch, heads, headDim: d, q, k, v, out, scale, spans, lse } = a;
+    const scores = new Float64Array(a.kLen);
+    const acc = new Float64Array(d);
+    for (let s = 0; s + 6 <= spans.length; s += 6) {
+      const [q0, q1, k0, k1, k2, k3] = spans.subarray(s, s + 6);
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < heads; h++) {
+          for (let i = q0; i < q1; i++) {
+            const qo = b * a.qBatchStride + i * a.qRowStride + h * d;
+            const keys: number[] = [];
+            for (let j = k0; j < k1; j++) keys.push(j);
+            for (let j = k2; j < k3; j++) keys.push(j);
+            let mx = -Infinity;
+            for (const j of keys) {
+              const ko = b * a.kBatchStride + j * a.kRowStride + h * d;
+              let dot = 0;
+              for (let p = 0; p < d; p++) dot += q[qo + p] * k[ko + p];
+              scores[j] = scale * dot;
+              if (scores[j] > mx) mx = scores[j];
+            }
+            let sum = 0;
+            acc.fill(0);
+            for (const j of keys) {
+              const w = Math.exp(scores[j] - mx);
+              sum += w;
+              const vo = b * a.vBatchStride + j * a.vRowStride + h * d;
+              for (let p = 0; p < d; p++) acc[p] += w * v[vo + p];
+            }
+            const oo = b * a.outBatchStride + i * a.outRowStride + h * d;
+            for (let p = 0; p < d; p++) out[oo + p] = acc[p] / sum;
+            if (lse) lse[(b * heads + h) * a.qLen + i] = mx + Math.log(sum);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** log(sum(exp(x[o..o+cols)))) with the max subtracted; -Infinity for an all -Infinity row. */
+function rowLse(x: Float32Array, o: number, cols: number): number {
+  let mx = -Infinity;
+  for (let j = 0; j < cols; j++) if (x[o + j] > mx) mx = x[o + j];
+  if (mx === -Infinity) return -Infinity;
+  let s = 0;
+  for (let j = 0; j < cols; j++) s += Math.exp(x[o + j] - mx);
+  return mx + Math.log(s);
+}
