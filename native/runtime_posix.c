@@ -1,7 +1,9 @@
 /* Thread pool and heap for the Node addon (see parallel.h). Workers spin briefly for the next job and then
  * sleep on a condition variable, so an idle pool does not compete with OpenBLAS's threads for the 2 cores. */
+#define _POSIX_C_SOURCE 200112L /* posix_memalign, sysconf */
 #include "parallel.h"
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
