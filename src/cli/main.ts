@@ -2,6 +2,8 @@
 import { UsageError } from './args.js';
 import { runInfo } from './info.js';
 import { runVerify } from './verify.js';
+import { runSample } from './sample.js';
+import { runEval } from './eval.js';
 
 const USAGE = `bd3lm — Block Diffusion language models
 
@@ -12,11 +14,16 @@ Commands:
   verify DIR [--backend native|wasm|ref] [--tolerance 1e-4]
                            run the port on a golden folder from the authors' code and compare every array
                            (JSON on stdout; exit 0 only when all are within tolerance)
+  sample --model DIR [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy]
+         [--top-p P] [--threshold T] [--steps N] [--block-size N] [--batch N] [--seed S] [--stream] [--json]
+                           generate text (stats on stderr; 'bd3lm sample --help' for every flag)
+  eval gen-ppl --judge DIR SAMPLES.jsonl [--window 1024] [--max-length N] [--per-sample]
+                           generative perplexity under an AR judge, entropy, lengths (JSON on stdout)
 
 Environment: BD3LM_BACKEND=native|wasm forces a backend; BD3LM_THREADS sets the thread count.
 `;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify };
+const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

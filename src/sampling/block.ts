@@ -1,7 +1,13 @@
 /**
  * Denoising of one window's active positions: the inner loop of the semi-AR sampler (spec 5.3) with the
- * reference's DDPM caching update. Works on [batch][W] windows in place; the reference asserts batch 1 for
- * first hitting, here each item keeps its own t and draws its own position (batch 1 is the reference exactly).
+ * reference's DDPM caching update, plus two parallel-decoding rules beyond the reference (confidence threshold,
+ * entropy bound). Works on [batch][W] windows in place; the reference asserts batch 1 for first hitting, here each
+ * item keeps its own t and draws its own position (batch 1 is the reference exactly). With `randoms` (one source
+ * per item) every item draws only from its own source, in the order a batch-1 run would, so a batch equals
+ * independent runs.
+ *
+ * `denoiseBlockSteps` is the loop as a generator that pauses after every model call (for cooperative scheduling);
+ * `denoiseBlock` runs it to the end.
  */
 import { sampleCategorical } from './categorical.js';
 import type { ProbFilters } from './filters.js';
@@ -9,7 +15,17 @@ import type { RandomSource } from './random.js';
 import { ddpmPosterior, linspaceF32, sigmaFromP } from './schedule.js';
 import { subsProbs, type WindowModel } from './window-model.js';
 
-export type DenoiseMode = 'first-hitting' | 'ddpm';
+/**
+ * 'first-hitting' / 'ddpm': the reference's two updates. 'threshold': reveal every masked position whose top
+ * probability (after filters) exceeds `threshold`, at least the most confident one. 'entropy': reveal the
+ * lowest-entropy masked positions while their summed entropy (nats) stays <= `entropyBound`, at least one.
+ * Both parallel rules draw each revealed token from the filtered p(x0) and reveal at least ceil(masks / steps
+ * left) per step, so a block always finishes within `steps`.
+ */
+export type DenoiseMode = 'first-hitting' | 'ddpm' | 'threshold' | 'entropy';
+export const DENOISE_MODES: readonly DenoiseMode[] = ['first-hitting', 'ddpm', 'threshold', 'entropy'];
+/** defaults of the parallel rules' knobs */
+export const PARALLEL_DEFAULTS = { threshold: 0.9, entropyBound: 1 } as const;
 
 /**
  * DDPM time grid. 'reference': t_i = linspace(1, 0, T)[i] with s = t - 1/T (spacing 1/(T-1), and t = 0 at the
@@ -43,8 +59,14 @@ export interface BlockOptions {
   mode: DenoiseMode;
   ddpmGrid?: DdpmGrid;
   random: RandomSource;
+  /** one source per item (overrides `random`): item b's draws come from randoms[b] only */
+  randoms?: RandomSource[];
   maskId: number;
   filters: ProbFilters;
+  /** 'threshold' mode: tau in [0, 1] (1 = one token per step; default 0.9) */
+  threshold?: number;
+  /** 'entropy' mode: gamma >= 0 in nats (0 = one token per step, Infinity = whole block; default 1) */
+  entropyBound?: number;
   /** store the finished block (KV cache) once it has no mask left; default true */
   commit?: boolean;
   onStep?: (s: StepTrace) => void;
@@ -53,6 +75,8 @@ export interface BlockOptions {
 export interface BlockResult {
   /** steps that changed the window (the reference's NFE count, spec 5.4) */
   nfe: number;
+  /** per item: steps that changed that item's window (= nfe for batch 1) */
+  nfePerItem: Int32Array;
   /** denoiser calls actually made (excludes the KV-cache store pass) */
   modelCalls: number;
   /** loop iterations run */
@@ -67,63 +91,148 @@ function countMasks(x: Int32Array, from: number, to: number, maskId: number): nu
   return n;
 }
 
-export function denoiseBlock(o: BlockOptions): BlockResult {
-  const { wm, window: x, batch: B, W, active: A, steps: T, mode, random, maskId } = o;
+export function validateParallel(mode: DenoiseMode, threshold?: number, entropyBound?: number): void {
+  if (!DENOISE_MODES.includes(mode)) throw new Error(`unknown sampling mode '${String(mode)}' (expected ${DENOISE_MODES.join(', ')})`);
+  if (mode === 'threshold' && !(typeof threshold === 'number' && threshold >= 0 && threshold <= 1)) {
+    throw new Error(`threshold must be a number in [0, 1], got ${threshold}`);
+  }
+  if (mode === 'entropy' && !(typeof entropyBound === 'number' && entropyBound >= 0)) {
+    throw new Error(`entropyBound must be a number >= 0 (nats), got ${entropyBound}`);
+  }
+}
+
+/** Score per row for the parallel rules: higher = reveal first (top probability, or minus the entropy). */
+function rowScore(P: Float64Array, row: number, V: number, mode: 'threshold' | 'entropy'): number {
+  const o = row * V;
+  if (mode === 'threshold') {
+    let m = 0;
+    for (let v = 0; v < V; v++) if (P[o + v] > m) m = P[o + v];
+    return m;
+  }
+  let h = 0;
+  for (let v = 0; v < V; v++) {
+    const p = P[o + v];
+    if (p > 0) h -= p * Math.log(p);
+  }
+  return -h;
+}
+
+/** Positions (indices into `masked`) a parallel rule reveals this step. */
+function parallelPick(scores: number[], mode: 'threshold' | 'entropy', tau: number, gamma: number, minReveal: number): number[] {
+  // stable order: best score first, ties by position
+  const order = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+  const pick: number[] = [];
+  let budget = 0;
+  for (const i of order) {
+    let take: boolean;
+    if (mode === 'threshold') take = scores[i] > tau;
+    else {
+      take = budget - scores[i] <= gamma;
+      if (take) budget -= scores[i];
+    }
+    if (!take && pick.length >= minReveal) break;
+    pick.push(i);
+  }
+  return pick;
+}
+
+export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult> {
+  const { wm, window: x, batch: B, W, active: A, steps: T, mode, maskId } = o;
   const V = wm.model.config.vocabSize;
   const timeCond = wm.model.config.timeConditioning;
   if (!Number.isInteger(T) || T < 1) throw new Error(`steps must be a positive integer, got ${T}`);
   if (!(A >= 1 && A <= W)) throw new Error(`active positions ${A} must be in 1..${W}`);
   if (x.length !== B * W) throw new Error(`window has ${x.length} tokens, expected ${B}x${W}`);
+  if (o.randoms && o.randoms.length !== B) throw new Error(`randoms has ${o.randoms.length} sources for a batch of ${B}`);
+  const tau = o.threshold ?? PARALLEL_DEFAULTS.threshold;
+  const gamma = o.entropyBound ?? PARALLEL_DEFAULTS.entropyBound;
+  validateParallel(mode, tau, gamma);
+  const rnd = (b: number): RandomSource => (o.randoms ? o.randoms[b] : o.random);
   const dt = 1 / T;
   const grid = mode === 'ddpm' ? ((o.ddpmGrid ?? 'reference') === 'reference' ? linspaceF32(1, 0, T) : Float64Array.from({ length: T }, (_, i) => 1 - i / T)) : null;
   const t = new Float64Array(B).fill(1);
   const nMasked = new Int32Array(B);
+  const nfePerItem = new Int32Array(B);
   let P: Float64Array | null = null;
   let sigma: Float32Array | undefined;
   let nfe = 0;
   let calls = 0;
   let i = 0;
+  // the categorical noise [B][A][V]: one draw for the batch (shared source), or one per item that still has masks
+  const noise = (): Float64Array => {
+    if (!o.randoms) return o.random.uniforms(B * A * V);
+    const u = new Float64Array(B * A * V).fill(0.5);
+    for (let b = 0; b < B; b++) if (nMasked[b] > 0) u.set(o.randoms[b].uniforms(A * V), b * A * V);
+    return u;
+  };
   for (; i < T; i++) {
     let total = 0;
     for (let b = 0; b < B; b++) total += nMasked[b] = countMasks(x, b * W, (b + 1) * W, maskId);
     if (total === 0) break;
     if (grid) t.fill(grid[i]);
-    else {
+    else if (mode === 'first-hitting') {
       // eq. 25 of the paper: t <- t * u^(1/n); without time conditioning t has no effect on the output (spec 5.3)
-      for (let b = 0; b < B; b++) if (nMasked[b] > 0) t[b] *= random.uniform() ** (1 / nMasked[b]);
+      for (let b = 0; b < B; b++) if (nMasked[b] > 0) t[b] *= rnd(b).uniform() ** (1 / nMasked[b]);
+    } else {
+      // parallel rules: t = fraction still masked (only matters with time conditioning)
+      for (let b = 0; b < B; b++) t[b] = nMasked[b] / A;
     }
     const tf = t.map(Math.fround);
     const xIn = o.onStep ? x.slice() : undefined;
     const usedCache = P !== null;
+    let called = false;
     if (!P) {
       sigma = timeCond ? Float32Array.from(tf, (v) => sigmaFromP(v)) : undefined;
       P = subsProbs(wm, x, B, W, A, maskId, o.filters, sigma);
       calls++;
+      called = true;
     }
-    let changed = false;
+    const changedItem = new Uint8Array(B);
     if (mode === 'first-hitting') {
-      const cand = sampleCategorical(P, B * A, V, random.uniforms(B * A * V));
+      const cand = sampleCategorical(P, B * A, V, noise());
       for (let b = 0; b < B; b++) {
         const base = b * W + W - A;
         const masked: number[] = [];
         for (let j = 0; j < A; j++) if (x[base + j] === maskId) masked.push(j);
         if (masked.length === 0) continue;
-        const j = masked[random.randint(masked.length)];
-        if (cand[b * A + j] !== maskId) changed = true;
+        const j = masked[rnd(b).randint(masked.length)];
+        if (cand[b * A + j] !== maskId) changedItem[b] = 1;
         x[base + j] = cand[b * A + j];
       }
-    } else {
+    } else if (mode === 'ddpm') {
       const Q = ddpmPosterior(P.slice(), B * A, V, tf[0], dt, maskId);
-      const draw = sampleCategorical(Q, B * A, V, random.uniforms(B * A * V));
+      const draw = sampleCategorical(Q, B * A, V, noise());
       for (let b = 0; b < B; b++) {
         const base = b * W + W - A;
         for (let j = 0; j < A; j++) {
           // carry-over: only masked positions take the new draw
           if (x[base + j] === maskId && draw[b * A + j] !== maskId) {
             x[base + j] = draw[b * A + j];
-            changed = true;
+            changedItem[b] = 1;
           }
         }
+      }
+    } else {
+      const cand = sampleCategorical(P, B * A, V, noise());
+      const minReveal = (n: number) => Math.max(1, Math.ceil(n / (T - i)));
+      for (let b = 0; b < B; b++) {
+        const base = b * W + W - A;
+        const masked: number[] = [];
+        for (let j = 0; j < A; j++) if (x[base + j] === maskId) masked.push(j);
+        if (masked.length === 0) continue;
+        const scores = masked.map((j) => rowScore(P!, b * A + j, V, mode));
+        for (const k of parallelPick(scores, mode, tau, gamma, minReveal(masked.length))) {
+          const j = masked[k];
+          x[base + j] = cand[b * A + j];
+          if (cand[b * A + j] !== maskId) changedItem[b] = 1;
+        }
+      }
+    }
+    let changed = false;
+    for (let b = 0; b < B; b++) {
+      if (changedItem[b]) {
+        nfePerItem[b]++;
+        changed = true;
       }
     }
     if (changed) {
@@ -131,10 +240,26 @@ export function denoiseBlock(o: BlockOptions): BlockResult {
       P = null;
     }
     o.onStep?.({ step: i, t: tf, dt, usedCache, xIn: xIn!, xOut: x.slice() });
+    if (called) yield;
   }
   let left = 0;
   for (let b = 0; b < B; b++) left += countMasks(x, b * W, (b + 1) * W, maskId);
   const finished = left === 0;
-  if (finished && (o.commit ?? true)) wm.commit(x, B, W, A, sigma);
-  return { nfe, modelCalls: calls, steps: i, finished };
+  if (finished && (o.commit ?? true)) {
+    wm.commit(x, B, W, A, sigma);
+    yield;
+  }
+  return { nfe, nfePerItem, modelCalls: calls, steps: i, finished };
+}
+
+/** Runs a generator of pause points to its end and returns its value. */
+export function drain<T>(g: Generator<unknown, T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
+export function denoiseBlock(o: BlockOptions): BlockResult {
+  return drain(denoiseBlockSteps(o));
 }

@@ -1,9 +1,10 @@
 /** Public sampling API: samplers, their options, and the building blocks for batching / streaming on top. */
 export { sampleSemiAR, planSemiAR, runStrides, type SemiAROptions, type Stride } from './semi-ar.js';
+export { runStrideSteps, type StrideRun, type StrideRunResult, type StrideDone, type SequenceResult } from './strides.js';
 export { sampleAR, arProbs, type AROptions } from './ar.js';
 export { sampleMDLM, mdlmStrides, type MDLMOptions } from './mdlm.js';
 export { sampleSEDD, seddLogScore, type SEDDOptions } from './sedd.js';
-export { denoiseBlock, type BlockOptions, type BlockResult, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+export { denoiseBlock, denoiseBlockSteps, drain, validateParallel, DENOISE_MODES, PARALLEL_DEFAULTS, type BlockOptions, type BlockResult, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
 export { CachedWindowModel, UncachedWindowModel, subsProbs, lastPositions, type WindowModel } from './window-model.js';
 export { sampleCategorical } from './categorical.js';
 export { applyFilters, validateFilters, type ProbFilters } from './filters.js';
@@ -12,3 +13,5 @@ export { ReplayRandom, SeededRandom, type RandomSource, type ReplayDraws } from 
 export { ddpmPosterior, linspaceF32, sigmaFromP, SIGMA_MAX } from './schedule.js';
 export { checkStop, windowEntropy, type StopCheck, type StopOptions, type StopReason } from './stop.js';
 export { resolveIds, type CommonOptions, type SampleResult, type TokenIds } from './options.js';
+
+export { generate, Generation, type GenerateOptions, type GenerateEvent, type GenerateResult, type BlockEvent, type StepEvent, type DoneEvent, type SequenceOutput, type SamplerName } from './generate.js';

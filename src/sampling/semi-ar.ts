@@ -4,9 +4,11 @@
  * window past the model length, and the stop rules after every block.
  */
 import type { DiT } from '../model/dit.js';
-import { denoiseBlock, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+import { drain, PARALLEL_DEFAULTS, validateParallel, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
 import { positiveInt, resolveIds, validateCommon, type CommonOptions, type ResolvedIds, type SampleResult } from './options.js';
-import { checkStop } from './stop.js';
+
+export type { Stride } from './strides.js';
+import { runStrideSteps, type Stride } from './strides.js';
 import { CachedWindowModel, UncachedWindowModel, type WindowModel } from './window-model.js';
 
 export interface SemiAROptions extends CommonOptions {
@@ -14,8 +16,12 @@ export interface SemiAROptions extends CommonOptions {
   blockSize?: number;
   /** denoising steps per block, T (the reference's algo.T; 5000 in its scripts) */
   steps: number;
-  /** default 'first-hitting' (the reference default) */
+  /** default 'first-hitting' (the reference default); 'threshold' / 'entropy' are parallel rules (block.ts) */
   mode?: DenoiseMode;
+  /** 'threshold' mode: reveal masked positions whose top probability exceeds this (default 0.9) */
+  threshold?: number;
+  /** 'entropy' mode: summed-entropy bound per step in nats (default 1) */
+  entropyBound?: number;
   ddpmGrid?: DdpmGrid;
   /** KV cache (default true); false re-runs the window with the block-causal mask */
   cache?: boolean;
@@ -24,50 +30,24 @@ export interface SemiAROptions extends CommonOptions {
   onStep?: (s: StepTrace & { stride: number; windowStart: number }) => void;
 }
 
-/** One stride of a sampler: window x[start:end], of which the last `active` positions are denoised. */
-export interface Stride {
-  start: number;
-  end: number;
-  active: number;
-}
-
 /**
  * Runs the strides over x (pre-filled: BOS, then masks) with the per-block loop and the stop checks after every
- * stride (spec 5.3, 5.8). Shared by the BD3-LM and MDLM samplers.
+ * stride (spec 5.3, 5.8), batch 1. Shared by the BD3-LM and MDLM samplers (the loop itself is strides.ts).
  */
 export function runStrides(
   wm: WindowModel,
   x: Int32Array,
   strides: Stride[],
   length: number,
-  o: Pick<SemiAROptions, 'steps' | 'mode' | 'ddpmGrid' | 'random' | 'stop' | 'onStep' | 'topP' | 'includeCrossing' | 'temperature' | 'topK'>,
+  o: Pick<SemiAROptions, 'steps' | 'mode' | 'ddpmGrid' | 'threshold' | 'entropyBound' | 'random' | 'stop' | 'onStep' | 'topP' | 'includeCrossing' | 'temperature' | 'topK'>,
   ids: ResolvedIds,
 ): SampleResult {
-  let nfe = 0;
-  let calls = 0;
-  let n = 0;
-  const stopOpts = o.stop === false ? null : (o.stop ?? {});
-  for (let s = 0; s < strides.length; s++) {
-    const { start, end, active } = strides[s];
-    const W = end - start;
-    const r = denoiseBlock({
-      wm, window: x.subarray(start, end), batch: 1, W, active, steps: o.steps, mode: o.mode ?? 'first-hitting',
-      ddpmGrid: o.ddpmGrid, random: o.random, maskId: ids.maskId, filters: o,
-      onStep: o.onStep && ((t) => o.onStep!({ ...t, stride: s, windowStart: start })),
-    });
-    if (!r.finished) throw new Error(`stride ${s} still has masks after ${o.steps} steps`);
-    nfe += r.nfe;
-    calls += r.modelCalls;
-    n = end;
-    if (stopOpts) {
-      const c = checkStop(x, n, ids.eos, stopOpts);
-      if (c.stop) {
-        const cut = c.cut ?? n;
-        return { tokens: x.slice(0, Math.min(cut, length)), nfe, modelCalls: calls, stopReason: c.reason!, rejected: !stopOpts.varLength };
-      }
-    }
-  }
-  return { tokens: x.slice(0, length), nfe, modelCalls: calls, stopReason: 'length', rejected: false };
+  const r = drain(runStrideSteps({
+    wm, x, batch: 1, strides, length, steps: o.steps, mode: o.mode, ddpmGrid: o.ddpmGrid, threshold: o.threshold,
+    entropyBound: o.entropyBound, filters: o, random: o.random, ids, stop: o.stop === false ? null : (o.stop ?? {}), onStep: o.onStep,
+  }));
+  const q = r.sequences[0];
+  return { tokens: q.tokens, nfe: q.nfe, modelCalls: r.modelCalls, stopReason: q.stopReason, rejected: q.rejected };
 }
 
 /** Checks the options and returns (L', C, number of blocks). A length that is not a multiple of L' is rounded up to
@@ -77,7 +57,7 @@ export function planSemiAR(model: DiT, o: SemiAROptions): { bs: number; C: numbe
   const bs = positiveInt('blockSize', o.blockSize ?? model.config.blockSize);
   positiveInt('steps', o.steps);
   const mode = o.mode ?? 'first-hitting';
-  if (mode !== 'first-hitting' && mode !== 'ddpm') throw new Error(`unknown sampling mode '${String(mode)}' (expected 'first-hitting' or 'ddpm')`);
+  validateParallel(mode, o.threshold ?? PARALLEL_DEFAULTS.threshold, o.entropyBound ?? PARALLEL_DEFAULTS.entropyBound);
   if (o.ddpmGrid !== undefined && o.ddpmGrid !== 'reference' && o.ddpmGrid !== 'exact') throw new Error(`unknown ddpmGrid '${String(o.ddpmGrid)}'`);
   const maxC = Math.floor(model.config.modelLength / bs) * bs;
   if (maxC < bs) throw new Error(`blockSize ${bs} exceeds the model length ${model.config.modelLength}`);

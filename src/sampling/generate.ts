@@ -1,0 +1,313 @@
+/**
+ * `generate`: the user-facing sampler. A prompt (text or ids), B sequences at once, any of the four block updates,
+ * streamed as events: one `block` per finished block and sequence, optional `step`s (every reveal, for
+ * visualisation), then `done`. Runs the same stride loop as `sampleSemiAR` (strides.ts) and gives the event loop a
+ * turn after every model call, so it never blocks longer than one forward pass. No Node-only imports: it can run
+ * in a Web Worker.
+ *
+ * Layout: row = [BOS] + prompt + masks, rounded up to whole blocks of L' and trimmed to prompt + maxNewTokens.
+ * The prompt's full blocks are stored in the KV cache first (no draws); a partial last prompt block is the first
+ * block denoised, its prompt tokens fixed. Mask ids inside a token prompt are infilled (from the left context and
+ * their own block only: blocks are causal). A prompt longer than the context C (the model length rounded down to
+ * blocks) is consumed block by block through the sliding window, so only its last C tokens condition the output.
+ */
+import type { DiT } from '../model/dit.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import { TextStream } from '../data/text-stream.js';
+import { DENOISE_MODES, PARALLEL_DEFAULTS, validateParallel, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+import { validateFilters } from './filters.js';
+import { SeededRandom } from './random.js';
+import type { StopOptions, StopReason } from './stop.js';
+import { runStrideSteps, type Stride } from './strides.js';
+import { abortError, yieldToEventLoop } from './tick.js';
+import { CachedWindowModel, UncachedWindowModel, type WindowModel } from './window-model.js';
+
+export type SamplerName = DenoiseMode;
+
+export interface GenerateOptions {
+  /** text (encoded with the tokenizer) or token ids (may contain the mask id: infilled); default empty */
+  prompt?: string | ArrayLike<number>;
+  /** tokens to generate after the prompt (>= 0; 0 only infills) */
+  maxNewTokens: number;
+  /** L' (default: the model's; another value works but the model was not trained for it: a warning) */
+  blockSize?: number;
+  /** default 'first-hitting' */
+  sampler?: SamplerName;
+  topP?: number;
+  temperature?: number;
+  topK?: number;
+  /** 'threshold' sampler's tau (default 0.9) */
+  threshold?: number;
+  /** 'entropy' sampler's bound in nats (default 1) */
+  entropyBound?: number;
+  /** steps per block (default L'; first hitting needs >= L'; the parallel samplers finish within it) */
+  steps?: number;
+  /** DDPM time grid (default 'exact': no t = 0 step, unlike the reference grid; see block.ts) */
+  ddpmGrid?: DdpmGrid;
+  /** cut each sequence after its first generated EOS (default true) */
+  stopOnEos?: boolean;
+  /** the reference's stop rules instead (spec 5.8), overriding stopOnEos; false = none */
+  stop?: StopOptions | false;
+  /** seed of sequence 0 (sequence b uses seed + b), or one seed per sequence; default random */
+  seed?: number | number[];
+  signal?: AbortSignal;
+  /** sequences sampled together (default 1), all from the same prompt */
+  batch?: number;
+  /** emit a `step` event for every reveal step */
+  reveal?: boolean;
+  /** prepend BOS to the prompt (default true) */
+  addBos?: boolean;
+  /** KV cache (default true) */
+  cache?: boolean;
+}
+
+export interface BlockEvent {
+  type: 'block';
+  /** sequence index in the batch */
+  seq: number;
+  /** block index within the sequence (blocks of L' from position 0, BOS included) */
+  index: number;
+  /** the block's new tokens (prompt positions excluded, the stop cut and length applied) */
+  tokens: number[];
+  /** their text (held back at an incomplete UTF-8 character; the pieces concatenate to the final text) */
+  text: string;
+}
+
+export interface StepEvent {
+  type: 'step';
+  seq: number;
+  block: number;
+  /** step within the block */
+  step: number;
+  /** sequence positions revealed at this step, and their tokens */
+  positions: number[];
+  tokens: number[];
+}
+
+export interface SequenceOutput {
+  /** generated tokens (after BOS and prompt; an EOS that stopped the sequence is kept) */
+  tokens: number[];
+  /** their text, BOS/EOS dropped */
+  text: string;
+  /** the whole row: BOS, prompt (infilled), generated tokens */
+  allTokens: number[];
+  nfe: number;
+  stopReason: StopReason;
+  seed: number;
+}
+
+export interface DoneEvent {
+  type: 'done';
+  /** sequence 0's tokens / text / nfe / stopReason (the batch-1 case) */
+  tokens: number[];
+  text: string;
+  nfe: number;
+  stopReason: StopReason;
+  /** generated tokens of every sequence per second of wall time */
+  tokensPerSecond: number;
+  seconds: number;
+  /** batched denoiser calls (KV-cache store passes excluded) */
+  modelCalls: number;
+  sequences: SequenceOutput[];
+  warnings: string[];
+}
+
+export type GenerateEvent = BlockEvent | StepEvent | DoneEvent;
+export type GenerateResult = DoneEvent;
+
+interface Plan {
+  bs: number;
+  C: number;
+  steps: number;
+  mode: DenoiseMode;
+  prefix: number[];
+  length: number;
+  total: number;
+  strides: Stride[];
+  seeds: number[];
+  B: number;
+  stop: StopOptions | null;
+}
+
+function intOpt(name: string, v: number | undefined, fallback: number, min: number): number {
+  const n = v ?? fallback;
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${v}`);
+  return n;
+}
+
+/** Validates everything up front, so bad options throw from `generate()` itself. */
+function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]): Plan {
+  const cfg = model.config;
+  if (cfg.causal) throw new Error('generate needs a diffusion model (bd3lm or mdlm); this one is causal (AR)');
+  if (tok.vocabSize !== cfg.vocabSize) throw new Error(`the ${tok.name} tokenizer has ${tok.vocabSize} ids, the model ${cfg.vocabSize}`);
+  const mode = o.sampler ?? 'first-hitting';
+  if (!DENOISE_MODES.includes(mode)) throw new Error(`unknown sampler '${String(mode)}' (expected ${DENOISE_MODES.join(', ')})`);
+  validateParallel(mode, o.threshold ?? PARALLEL_DEFAULTS.threshold, o.entropyBound ?? PARALLEL_DEFAULTS.entropyBound);
+  validateFilters(o);
+  const bs = intOpt('blockSize', o.blockSize, cfg.blockSize, 1);
+  if (bs !== cfg.blockSize) warnings.push(`block size ${bs} differs from the ${cfg.blockSize} the model was trained with; expect worse samples`);
+  const C = Math.floor(cfg.modelLength / bs) * bs;
+  if (C < bs) throw new Error(`blockSize ${bs} exceeds the model length ${cfg.modelLength}`);
+  const steps = intOpt('steps', o.steps, bs, 1);
+  if (mode === 'first-hitting' && steps < bs) throw new Error(`first-hitting reveals one token per step: steps must be >= blockSize (${bs}), got ${steps}`);
+  const maxNew = intOpt('maxNewTokens', o.maxNewTokens, NaN, 0);
+  const B = intOpt('batch', o.batch, 1, 1);
+  const ids = typeof o.prompt === 'string' ? tok.encode(o.prompt) : Array.from(o.prompt ?? []);
+  for (const t of ids) if (!Number.isInteger(t) || t < 0 || t >= cfg.vocabSize) throw new Error(`prompt token ${t} is outside the vocabulary 0..${cfg.vocabSize - 1}`);
+  const prefix = (o.addBos ?? true) ? [tok.bos, ...ids] : ids;
+  if (prefix.length === 0) throw new Error('empty prompt without BOS: nothing to condition on (keep addBos or give a prompt)');
+  if (prefix[0] === tok.mask) throw new Error('the first token cannot be a mask');
+  const length = prefix.length + maxNew;
+  const nBlocks = Math.ceil(length / bs);
+  const strides: Stride[] = [];
+  for (let s = 0; s < nBlocks; s++) {
+    const end = (s + 1) * bs;
+    strides.push({ start: Math.max(end - C, 0), end, active: bs });
+  }
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
+  const seeds = Array.isArray(seed) ? seed.slice() : Array.from({ length: B }, (_, b) => ((seed as number) + b) >>> 0);
+  if (seeds.length !== B) throw new Error(`${seeds.length} seeds given for a batch of ${B}`);
+  for (const s of seeds) if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) throw new Error(`seed must be an integer in 0..2^32-1, got ${s}`);
+  // stopOnEos alone: an EOS check from the first token on (window 1; entropy is never < -1)
+  const stop = o.stop !== undefined ? (o.stop === false ? null : o.stop) : (o.stopOnEos ?? true) ? { varLength: true, window: 1, minEntropy: -1 } : null;
+  return { bs, C, steps, mode, prefix, length, total: nBlocks * bs, strides, seeds, B, stop };
+}
+
+/**
+ * The handle `generate` returns: an async iterable of events (consumed once), plus `result()` / `text()` that run
+ * it to the end (or wait for the iteration in progress). Iteration is pulled: nothing runs while the consumer
+ * holds an event, so aborting from an event handler stops before the next model call.
+ */
+export class Generation implements AsyncIterable<GenerateEvent> {
+  readonly warnings: string[];
+  private iter?: AsyncGenerator<GenerateEvent>;
+  private done?: Promise<DoneEvent>;
+  private resolveDone!: (d: DoneEvent) => void;
+  private rejectDone!: (e: unknown) => void;
+
+  constructor(
+    private readonly source: () => AsyncGenerator<GenerateEvent>,
+    warnings: string[],
+  ) {
+    this.warnings = warnings;
+    this.done = new Promise((res, rej) => {
+      this.resolveDone = res;
+      this.rejectDone = rej;
+    });
+    this.done.catch(() => {}); // rejection is reported to whoever consumes, not as unhandled
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<GenerateEvent> {
+    if (this.iter) throw new Error('a generation can be iterated once');
+    const inner = (this.iter = this.source());
+    const self = this;
+    return (async function* () {
+      try {
+        for await (const ev of inner) {
+          if (ev.type === 'done') self.resolveDone(ev);
+          yield ev;
+        }
+      } catch (e) {
+        self.rejectDone(e);
+        throw e;
+      } finally {
+        // a consumer that breaks out early ends the run (the KV cache is freed); result() then rejects
+        self.rejectDone(new Error('the generation was stopped before its done event'));
+      }
+    })();
+  }
+
+  /** the `done` event, running the generation if nobody iterates it */
+  async result(): Promise<DoneEvent> {
+    if (!this.iter) for await (const _ of this) void _;
+    return this.done!;
+  }
+
+  /** sequence 0's generated text */
+  async text(): Promise<string> {
+    return (await this.result()).text;
+  }
+}
+
+export function generate(model: DiT, tokenizer: Tokenizer, o: GenerateOptions): Generation {
+  const warnings: string[] = [];
+  const p = plan(model, tokenizer, o, warnings);
+  return new Generation(() => run(model, tokenizer, o, p, warnings), warnings);
+}
+
+async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, warnings: string[]): AsyncGenerator<GenerateEvent> {
+  const { B, total, bs, prefix } = p;
+  const P0 = prefix.length;
+  const signal = o.signal;
+  const check = () => {
+    if (signal?.aborted) throw abortError();
+  };
+  check();
+  const t0 = performance.now();
+  const x = new Int32Array(B * total).fill(tok.mask);
+  for (let b = 0; b < B; b++) x.set(prefix, b * total);
+  const steps: StepEvent[] = [];
+  const onStep = o.reveal
+    ? (s: StepTrace & { stride: number; windowStart: number }) => {
+        const W = s.xIn.length / B;
+        for (let b = 0; b < B; b++) {
+          const positions: number[] = [];
+          const tokens: number[] = [];
+          for (let j = 0; j < W; j++) {
+            const k = b * W + j;
+            if (s.xIn[k] === tok.mask && s.xOut[k] !== tok.mask) {
+              positions.push(s.windowStart + j);
+              tokens.push(s.xOut[k]);
+            }
+          }
+          if (positions.length) steps.push({ type: 'step', seq: b, block: s.stride, step: s.step, positions, tokens });
+        }
+      }
+    : undefined;
+  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C) : new UncachedWindowModel(model, 'block-causal', bs);
+  const streams = Array.from({ length: B }, () => new TextStream(tok, { skipSpecial: true }));
+  try {
+    const g = runStrideSteps({
+      wm, x, batch: B, strides: p.strides, length: p.length, steps: p.steps, mode: p.mode, ddpmGrid: o.ddpmGrid ?? 'exact',
+      threshold: o.threshold, entropyBound: o.entropyBound, filters: o, random: p.seeds.map((s) => new SeededRandom(s)),
+      ids: { maskId: tok.mask, bos: tok.bos, eos: tok.eos }, stop: p.stop, generatedFrom: P0, onStep,
+    });
+    let r = g.next();
+    for (; !r.done; r = g.next()) {
+      for (const ev of steps.splice(0)) {
+        yield ev;
+        check();
+      }
+      const d = r.value;
+      if (d) {
+        const from = Math.max(d.end - d.active, P0);
+        for (let b = 0; b < B; b++) {
+          if (d.validEnd[b] < 0) continue;
+          const tokens = Array.from(x.subarray(b * total + from, b * total + Math.max(from, d.validEnd[b])));
+          // a row's last block also releases any held-back tail, so the block texts add up to the final text
+          const text = streams[b].push(tokens) + (d.finished[b] ? streams[b].flush() : '');
+          if (tokens.length === 0 && text === '') continue;
+          yield { type: 'block', seq: b, index: d.stride, tokens, text };
+          check();
+        }
+      } else {
+        // a model call just ran: let timers, I/O and abort handlers in before the next one
+        await yieldToEventLoop();
+        check();
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const sequences: SequenceOutput[] = r.value.sequences.map((q, b) => {
+      const tokens = Array.from(q.tokens.subarray(Math.min(P0, q.tokens.length)));
+      return { tokens, text: tok.decode(tokens, { skipSpecial: true }), allTokens: Array.from(q.tokens), nfe: q.nfe, stopReason: q.stopReason, seed: p.seeds[b] };
+    });
+    const generated = sequences.reduce((n, q) => n + q.tokens.length, 0);
+    const s0 = sequences[0];
+    yield {
+      type: 'done', tokens: s0.tokens, text: s0.text, nfe: s0.nfe, stopReason: s0.stopReason,
+      tokensPerSecond: seconds > 0 ? generated / seconds : 0, seconds, modelCalls: r.value.modelCalls, sequences, warnings,
+    };
+  } finally {
+    wm.dispose();
+  }
+}
