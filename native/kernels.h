@@ -66,4 +66,42 @@ typedef struct {
 } bd_attention_args;
 void bd_attention(const bd_attention_args *a);
 
+/* ---- training (semantics: src/tensor/backend.ts and src/tensor/ref.ts) ---- */
+
+/* Backward of bd_layernorm: dx overwritten (may alias dout); dw, dshift, dscale accumulated (dshift/dscale per
+ * group, modStride apart, NULL when unmodulated). stats = saved (mean, rstd) per row. */
+void bd_layernorm_backward(const float *dout, const float *x, const float *stats, int rows, int dim, const float *w,
+                           const float *shift, const float *scale, int modStride, int rowsPerGroup, float *dx,
+                           float *dw, float *dshift, float *dscale);
+
+/* Backward of bd_gated_residual: dy = gate[g] * dh (overwritten); dgate[g] += sum over the group's rows dh * y. */
+void bd_gated_residual_backward(const float *dh, const float *y, const float *gate, int rows, int dim,
+                                int gateStride, int rowsPerGroup, float *dy, float *dgate);
+
+/* dx = dout * GELU_tanh'(x); dx may alias dout. */
+void bd_gelu_tanh_backward(const float *x, const float *dout, float *dx, int64_t n);
+
+/* Backward of bd_attention (same layout/spans; lse from the forward). dq/dk/dv share the q/k/v strides and are
+ * overwritten (dk, dv over all kLen rows). */
+typedef struct {
+  bd_attention_args fwd; /* its out = the forward output, lse = the forward lse */
+  const float *dout;
+  float *dq, *dk, *dv;
+} bd_attention_backward_args;
+void bd_attention_backward(const bd_attention_backward_args *a);
+
+/* dtable[ids[i]] += dout[i] (rows of dim). */
+void bd_embedding_backward(const float *dout, const int32_t *ids, int n, int dim, float *dtable);
+
+/* AdamW step in torch.optim.AdamW's order: g = grad*gradScale; p *= 1 - lr*wd; m = b1 m + (1-b1) g;
+ * v = b2 v + (1-b2) g^2; p -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps). */
+void bd_adamw(float *p, const float *grad, float *m, float *v, int64_t n, float lr, float b1, float b2, float eps,
+              float wd, int step, float gradScale);
+
+/* shadow -= (1 - decay) * (shadow - param) */
+void bd_ema_update(float *shadow, const float *param, int64_t n, float decay);
+
+/* sum of x^2 accumulated in double */
+double bd_sum_squares(const float *x, int64_t n);
+
 #endif

@@ -14,5 +14,7 @@ export { initTensors } from './model/init.js';
 export { blockDiffusionSpans, blockCausalSpans, causalSpans, fullSpans, blockDiffusionMaskDense } from './model/mask.js';
 export { subsLogProbs, NEG_INF } from './diffusion/subs.js';
 export { nelboFromLogProbs } from './diffusion/nelbo.js';
-export { nucleusFilter } from './sampling/nucleus.js';
+export * from './sampling/index.js';
+export { tokenizerFor, ByteTokenizer, type Tokenizer } from './data/tokenizer.js';
+export { genPPL } from './eval/genppl.js';
 export { verifyGolden, type VerifyReport } from './eval/conformance.js';

@@ -101,6 +101,73 @@ export interface AttentionArgs {
   lse?: Float32Array | null;
 }
 
+/** Backward of `layerNorm` (with the same modulation arguments). Gradients marked "accumulate" are added to. */
+export interface LayerNormBackwardArgs {
+  /** gradient of the output [rows][dim] */
+  dout: Float32Array;
+  /** the forward input and its saved stats [rows][2] (mean, rstd) */
+  x: Float32Array;
+  stats: Float32Array;
+  rows: number;
+  dim: number;
+  weight: Float32Array;
+  shift?: Float32Array | null;
+  scale?: Float32Array | null;
+  modStride?: number;
+  rowsPerGroup?: number;
+  /** gradient of x [rows][dim], overwritten (may alias dout) */
+  dx: Float32Array;
+  /** accumulate: [dim] */
+  dweight: Float32Array;
+  /** accumulate: per group, modStride apart like shift/scale (null when unmodulated) */
+  dshift?: Float32Array | null;
+  dscale?: Float32Array | null;
+}
+
+/** Backward of `gatedResidual` h += gate * y: dy = gate * dh (overwritten), dgate += sum over the group's rows dh * y. */
+export interface GatedResidualBackwardArgs {
+  dh: Float32Array;
+  y: Float32Array;
+  gate: Float32Array | null;
+  rows: number;
+  dim: number;
+  gateStride?: number;
+  rowsPerGroup?: number;
+  dy: Float32Array;
+  /** accumulate (null when gate is null) */
+  dgate: Float32Array | null;
+}
+
+/**
+ * Backward of `attention` with the same layout arguments plus the forward output `out` and its `lse`.
+ * dq, dk, dv use the q/k/v strides and are overwritten on the rows/heads the call covers (kLen rows of dk, dv).
+ */
+export interface AttentionBackwardArgs extends AttentionArgs {
+  dout: Float32Array;
+  lse: Float32Array;
+  dq: Float32Array;
+  dk: Float32Array;
+  dv: Float32Array;
+}
+
+/** One AdamW step over n parameters (PyTorch semantics: decoupled weight decay, bias-corrected moments). */
+export interface AdamWArgs {
+  param: Float32Array;
+  grad: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  n: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step count for bias correction */
+  step: number;
+  /** grad is multiplied by this first (gradient clipping / accumulation averaging) */
+  gradScale: number;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** threads the kernels run on */
@@ -122,4 +189,18 @@ export interface Backend {
   rotary(args: RotaryArgs): void;
   embedding(table: Float32Array, ids: Int32Array, n: number, dim: number, out: Float32Array): void;
   attention(args: AttentionArgs): void;
+
+  // training
+  layerNormBackward(args: LayerNormBackwardArgs): void;
+  gatedResidualBackward(args: GatedResidualBackwardArgs): void;
+  /** dx = dout * GELU_tanh'(x) (dx may alias dout) */
+  geluTanhBackward(x: Float32Array, dout: Float32Array, dx: Float32Array, n: number): void;
+  attentionBackward(args: AttentionBackwardArgs): void;
+  /** dtable[ids[i]] += dout[i] (accumulate; repeated ids add up) */
+  embeddingBackward(dout: Float32Array, ids: Int32Array, n: number, dim: number, dtable: Float32Array): void;
+  adamw(args: AdamWArgs): void;
+  /** shadow -= (1 - decay) * (shadow - param) */
+  emaUpdate(shadow: Float32Array, param: Float32Array, n: number, decay: number): void;
+  /** sum of squares in double precision (gradient norms) */
+  sumSquares(x: Float32Array, n: number): number;
 }
