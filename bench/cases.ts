@@ -4,6 +4,8 @@ import { PRESETS, type PresetName } from '../src/model/config.js';
 import { initTensors } from '../src/model/init.js';
 import { DiT } from '../src/model/dit.js';
 import { Rng } from '../src/tensor/rng.js';
+import { generate, type SamplerName } from '../src/sampling/generate.js';
+import { loadGpt2Tokenizer } from '../src/data/gpt2.js';
 
 export interface BenchCase {
   id: string;
@@ -19,9 +21,16 @@ const SGEMM_SHAPES: [number, number, number][] = [
 ];
 const BACKENDS: BackendName[] = ['native', 'wasm'];
 
+/** sample cases: preset, block size, sampler, batch (512 tokens, nucleus 0.9, KV cache, as the reference figures) */
+const SAMPLE_CASES: [PresetName, number, SamplerName, number][] = [
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['first-hitting', 'ddpm', 'threshold'] as const).map((s) => [p, bs, s, 1] as [PresetName, number, SamplerName, number]))),
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].map((b) => [p, 16, 'first-hitting', b] as [PresetName, number, SamplerName, number])),
+];
+
 export const CASES: BenchCase[] = [
   ...BACKENDS.flatMap((b) => SGEMM_SHAPES.map(([m, k, n]) => ({ id: `sgemm:${b}:${m}x${k}x${n}`, bench: 'sgemm', backend: b }))),
   ...BACKENDS.flatMap((b) => (['tiny', 'small'] as const).map((p) => ({ id: `forward:${b}:${p}:1024`, bench: 'forward', backend: b }))),
+  ...SAMPLE_CASES.map(([p, bs, s, B]) => ({ id: `sample:native:${p}:${bs}:${s}:${B}`, bench: 'sample', backend: 'native' as const })),
 ];
 
 /** best-of-n wall time in seconds after one warm-up call */
@@ -72,6 +81,26 @@ function benchForward(be: Backend, preset: PresetName, L: number) {
   };
 }
 
+async function benchSample(be: Backend, preset: PresetName, bs: number, sampler: SamplerName, batch: number) {
+  const cfg = { ...PRESETS[preset], blockSize: bs };
+  const model = new DiT(cfg, initTensors(cfg, 1, 'random', (n) => be.alloc(n)), be);
+  const tok = await loadGpt2Tokenizer();
+  // 512 tokens with BOS: 511 generated; T = L' steps per block (first hitting: one reveal per model call)
+  const run = async () => {
+    const t0 = performance.now();
+    const r = await generate(model, tok, { maxNewTokens: 511, blockSize: bs, sampler, steps: bs, topP: 0.9, stopOnEos: false, stop: false, seed: 1, batch }).result();
+    return { r, s: (performance.now() - t0) / 1000 };
+  };
+  const { r, s } = await run();
+  const tokens = r.sequences.reduce((a, q) => a + q.allTokens.length, 0);
+  return {
+    preset, L: cfg.modelLength, block_size: bs, sampler, T: bs, top_p: 0.9, kv_cache: true, B: batch, seq_len: 512,
+    // backbone calls as the reference counts them: denoiser calls plus one KV store pass per block
+    nfe: r.sequences[0].nfe, backbone_calls: r.modelCalls + 512 / bs, tokens_per_s: +(tokens / s).toFixed(2),
+    ms_per_backbone_call: +((s * 1000) / (r.modelCalls + 512 / bs)).toFixed(1), seconds: +s.toFixed(2), peak_rss_mb: peakRssMb(),
+  };
+}
+
 export async function runCase(id: string): Promise<Record<string, unknown>> {
   const [bench, backendName, ...rest] = id.split(':');
   const be = await createBackend(backendName as BackendName);
@@ -81,5 +110,6 @@ export async function runCase(id: string): Promise<Record<string, unknown>> {
     return { ...head, ...benchSgemm(be, m, k, n) };
   }
   if (bench === 'forward') return { ...head, ...benchForward(be, rest[0] as PresetName, Number(rest[1])) };
+  if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]))) };
   throw new Error(`unknown bench case ${id}`);
 }

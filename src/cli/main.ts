@@ -4,6 +4,7 @@ import { runInfo } from './info.js';
 import { runVerify } from './verify.js';
 import { runSample } from './sample.js';
 import { runEval } from './eval.js';
+import { runPrepare } from './prepare.js';
 
 const USAGE = `bd3lm — Block Diffusion language models
 
@@ -19,11 +20,14 @@ Commands:
                            generate text (stats on stderr; 'bd3lm sample --help' for every flag)
   eval gen-ppl --judge DIR SAMPLES.jsonl [--window 1024] [--max-length N] [--per-sample]
                            generative perplexity under an AR judge, entropy, lengths (JSON on stdout)
+  prepare --tokenizer gpt2|bytes --length L --out DIR [--valid-fraction F | --valid-docs N] FILE|FOLDER...
+                           tokenise and wrap text/JSONL into training datasets DIR/train, DIR/valid
+                           ('bd3lm prepare --help' for every flag)
 
 Environment: BD3LM_BACKEND=native|wasm forces a backend; BD3LM_THREADS sets the thread count.
 `;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval };
+const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

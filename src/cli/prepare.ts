@@ -1,0 +1,102 @@
+/**
+ * `bd3lm prepare`: tokenise and wrap text into training datasets (OUT/train, optionally OUT/valid). Progress goes to
+ * stderr every 2 s (documents, tokens, MB/s); one summary line goes to stdout at the end.
+ */
+import { parseArgs } from 'node:util';
+import { prepare, tokenizerByName, TOKENIZERS, type Progress, type SplitSummary } from '../data/prepare.js';
+import { UsageError, withUsage } from './args.js';
+
+export const PREPARE_USAGE =
+  'bd3lm prepare --tokenizer gpt2|bytes --length L --out DIR [--valid-fraction F | --valid-docs N] [--seed 1] ' +
+  '[--text-field text] [--split-lines] [--no-insert-eos] [--insert-special] [--quiet] FILE|FOLDER...';
+
+const HELP = `usage: ${PREPARE_USAGE}
+
+Inputs: .jsonl/.ndjson files give one document per line (field --text-field, default "text"); other files give one
+document per file, or one per non-blank line with --split-lines; folders are read recursively in sorted order.
+Every document is tokenised without special tokens, EOS is appended (unless --no-insert-eos), everything is
+concatenated and cut into rows of L tokens ([BOS] + L-2 + [EOS] with --insert-special); the last partial row is
+dropped. Validation documents (--valid-fraction / --valid-docs) are drawn with --seed and wrapped separately.
+`;
+
+const usage = (msg: string) => new UsageError(`${msg}\nusage: ${PREPARE_USAGE}`);
+
+function int(v: string | undefined, flag: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw usage(`${flag} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+const mb = (b: number) => (b / 1e6).toFixed(1);
+
+function progressLine(p: Progress): string {
+  const rate = p.seconds > 0 ? p.bytes / 1e6 / p.seconds : 0;
+  const what = p.phase === 'count' ? 'counting documents' : 'tokenising';
+  return `prepare: ${what}: ${p.docs.toLocaleString('en-US')} docs, ${p.tokens.toLocaleString('en-US')} tokens, ${mb(p.bytes)} MB at ${rate.toFixed(1)} MB/s\n`;
+}
+
+const splitText = (name: string, s: SplitSummary, L: number) =>
+  `${name} ${s.rows.toLocaleString('en-US')} × ${L} (${s.docs.toLocaleString('en-US')} docs, ${s.dropped} tokens dropped) → ${s.dir}`;
+
+export async function runPrepare(args: string[]): Promise<number> {
+  const { values, positionals } = withUsage(PREPARE_USAGE, () =>
+    parseArgs({
+      args,
+      options: {
+        tokenizer: { type: 'string' }, length: { type: 'string' }, out: { type: 'string' },
+        'valid-fraction': { type: 'string' }, 'valid-docs': { type: 'string' }, seed: { type: 'string' },
+        'text-field': { type: 'string' }, 'split-lines': { type: 'boolean' }, 'insert-eos': { type: 'boolean' },
+        'no-insert-eos': { type: 'boolean' }, 'insert-special': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.tokenizer) throw usage(`--tokenizer is required (${TOKENIZERS.join(' or ')})`);
+  if (!(TOKENIZERS as readonly string[]).includes(values.tokenizer)) throw usage(`unknown tokenizer '${values.tokenizer}' (expected ${TOKENIZERS.join(' or ')})`);
+  if (values.length === undefined) throw usage('--length is required');
+  const insertSpecial = !!values['insert-special'];
+  const L = int(values.length, '--length', insertSpecial ? 3 : 1)!;
+  if (!values.out) throw usage('--out DIR is required');
+  if (positionals.length === 0) throw usage('no input files');
+  if (values['insert-eos'] && values['no-insert-eos']) throw usage('--insert-eos and --no-insert-eos exclude each other');
+  if (values['valid-fraction'] !== undefined && values['valid-docs'] !== undefined) throw usage('--valid-fraction and --valid-docs exclude each other');
+  let validFraction: number | undefined;
+  if (values['valid-fraction'] !== undefined) {
+    validFraction = Number(values['valid-fraction']);
+    if (values['valid-fraction'].trim() === '' || !(validFraction > 0 && validFraction < 1)) {
+      throw usage(`--valid-fraction must be a number in (0, 1), got '${values['valid-fraction']}'`);
+    }
+  }
+  if (values['text-field'] !== undefined && values['text-field'] === '') throw usage('--text-field must not be empty');
+
+  const validDocs = int(values['valid-docs'], '--valid-docs', 1);
+  const seed = int(values.seed, '--seed', 0) ?? 1;
+  const tokenizer = await tokenizerByName(values.tokenizer);
+  const quiet = !!values.quiet;
+  const s = await prepare({
+    inputs: positionals,
+    out: values.out,
+    tokenizer,
+    L,
+    insertEos: !values['no-insert-eos'],
+    insertSpecial,
+    validFraction,
+    validDocs,
+    seed,
+    textField: values['text-field'],
+    splitLines: !!values['split-lines'],
+    onProgress: quiet ? undefined : (p) => process.stderr.write(progressLine(p)),
+  });
+  const rate = s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0;
+  const parts = [splitText('train', s.train, L)];
+  if (s.valid) parts.push(splitText('valid', s.valid, L));
+  process.stdout.write(`prepared ${s.files} files (${mb(s.bytes)} MB, ${rate.toFixed(1)} MB/s, ${tokenizer.name}): ${parts.join('; ')}\n`);
+  return 0;
+}
