@@ -1,5 +1,7 @@
 /* Thread pool and heap for the Node addon (see parallel.h). Workers spin briefly for the next job and then
- * sleep on a condition variable, so an idle pool does not compete with OpenBLAS's threads for the 2 cores. */
+ * sleep on a condition variable, so an idle pool does not compete with OpenBLAS's threads for the 2 cores.
+ * A job is open while its chunks are being handed out; the caller closes it once it has run out of chunks and
+ * waits only for workers that joined it, so a worker that wakes late skips the job instead of delaying the caller. */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign, sysconf */
 #include "parallel.h"
 #include <pthread.h>
@@ -12,12 +14,13 @@
 #define MAX_THREADS 64
 #define SPIN_ITERS 20000
 
-static int g_threads = 0;
+static atomic_int g_threads;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t g_submit = PTHREAD_MUTEX_INITIALIZER;
-static atomic_uint g_generation;
-static atomic_int g_next, g_pending;
+/* job state: generation * 2 + open bit */
+static atomic_uint g_state;
+static atomic_int g_next, g_active;
 static _Thread_local int t_in_pool = 0;
 
 static struct {
@@ -39,25 +42,28 @@ static void run_chunks(int tid) {
 static void *worker(void *arg) {
   int tid = (int)(intptr_t)arg;
   t_in_pool = 1;
-  unsigned seen = 0;
+  unsigned seen = atomic_load(&g_state) >> 1;
   for (;;) {
-    unsigned gen;
+    unsigned s;
     int spins = 0;
-    while ((gen = atomic_load(&g_generation)) == seen && spins < SPIN_ITERS) spins++;
-    if (gen == seen) {
+    while (((s = atomic_load(&g_state)) >> 1) == seen && spins < SPIN_ITERS) spins++;
+    if ((s >> 1) == seen) {
       pthread_mutex_lock(&g_mu);
-      while ((gen = atomic_load(&g_generation)) == seen) pthread_cond_wait(&g_cv, &g_mu);
+      while (((s = atomic_load(&g_state)) >> 1) == seen) pthread_cond_wait(&g_cv, &g_mu);
       pthread_mutex_unlock(&g_mu);
     }
-    seen = gen;
-    run_chunks(tid);
-    atomic_fetch_sub(&g_pending, 1);
+    seen = s >> 1;
+    if (!(s & 1)) continue; /* already closed: nothing left for a late worker */
+    atomic_fetch_add(&g_active, 1);
+    /* joined only if the job is still the same and open; otherwise the caller may not wait for us */
+    if (atomic_load(&g_state) == s) run_chunks(tid);
+    atomic_fetch_sub(&g_active, 1);
   }
   return NULL;
 }
 
 static void init_pool(void) {
-  if (g_threads) return;
+  if (atomic_load(&g_threads)) return;
   int n = 0;
   const char *env = getenv("BD3LM_THREADS");
   if (env) n = atoi(env);
@@ -75,14 +81,16 @@ static void init_pool(void) {
     }
     pthread_attr_destroy(&attr);
   }
-  g_threads = n;
+  atomic_store(&g_threads, n);
 }
 
 int bd_num_threads(void) {
+  int n = atomic_load(&g_threads);
+  if (n) return n; /* lock-free once started: kernels may ask from inside a work item */
   pthread_mutex_lock(&g_submit);
   init_pool();
   pthread_mutex_unlock(&g_submit);
-  return g_threads;
+  return atomic_load(&g_threads);
 }
 
 void bd_parallel_for(int n, int grain, bd_range_fn fn, void *ctx) {
@@ -94,7 +102,7 @@ void bd_parallel_for(int n, int grain, bd_range_fn fn, void *ctx) {
   }
   pthread_mutex_lock(&g_submit);
   init_pool();
-  int T = g_threads;
+  int T = atomic_load(&g_threads);
   if (T == 1) {
     pthread_mutex_unlock(&g_submit);
     fn(ctx, 0, n, 0);
@@ -108,15 +116,16 @@ void bd_parallel_for(int n, int grain, bd_range_fn fn, void *ctx) {
   g_job.n = n;
   g_job.chunk = chunk;
   atomic_store(&g_next, 0);
-  atomic_store(&g_pending, T - 1);
+  unsigned gen = (atomic_load(&g_state) >> 1) + 1;
   pthread_mutex_lock(&g_mu);
-  atomic_fetch_add(&g_generation, 1);
+  atomic_store(&g_state, gen * 2 + 1); /* open */
   pthread_cond_broadcast(&g_cv);
   pthread_mutex_unlock(&g_mu);
   t_in_pool = 1;
   run_chunks(0);
   t_in_pool = 0;
-  while (atomic_load(&g_pending) > 0) { /* workers finish their last chunk */ }
+  atomic_store(&g_state, gen * 2); /* closed: late workers skip it */
+  while (atomic_load(&g_active) > 0) { /* joined workers finish their last chunk */ }
   pthread_mutex_unlock(&g_submit);
 }
 
