@@ -29,6 +29,8 @@ const SAMPLE_CASES: [PresetName, number, SamplerName, number][] = [
 
 export const CASES: BenchCase[] = [
   ...BACKENDS.flatMap((b) => SGEMM_SHAPES.map(([m, k, n]) => ({ id: `sgemm:${b}:${m}x${k}x${n}`, bench: 'sgemm', backend: b }))),
+  // the project's own C sgemm inside the native addon (BD3LM_SGEMM=own), against OpenBLAS above
+  ...SGEMM_SHAPES.map(([m, k, n]) => ({ id: `sgemm:native-own:${m}x${k}x${n}`, bench: 'sgemm', backend: 'native' as const })),
   ...BACKENDS.flatMap((b) => (['tiny', 'small'] as const).map((p) => ({ id: `forward:${b}:${p}:1024`, bench: 'forward', backend: b }))),
   ...SAMPLE_CASES.map(([p, bs, s, B]) => ({ id: `sample:native:${p}:${bs}:${s}:${B}`, bench: 'sample', backend: 'native' as const })),
 ];
@@ -103,7 +105,8 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
 
 export async function runCase(id: string): Promise<Record<string, unknown>> {
   const [bench, backendName, ...rest] = id.split(':');
-  const be = await createBackend(backendName as BackendName);
+  if (backendName === 'native-own') process.env.BD3LM_SGEMM = 'own';
+  const be = await createBackend((backendName === 'native-own' ? 'native' : backendName) as BackendName);
   const head = { bench, backend: be.name, threads: be.threads, info: be.info };
   if (bench === 'sgemm') {
     const [m, k, n] = rest[0].split('x').map(Number);

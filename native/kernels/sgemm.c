@@ -886,7 +886,20 @@ void bd_sgemm_own(int transA, int transB, int m, int n, int k, float alpha, cons
 #define BD_OPENBLAS_MIN_MACS (1 << 22)
 #endif
 
-int bd_sgemm_uses_openblas(void) { return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+/* BD3LM_SGEMM=own routes every product to the own kernel (to benchmark it against OpenBLAS in one build) */
+static int force_own(void) {
+  static int v = -1;
+  if (v < 0) {
+    const char *e = getenv("BD3LM_SGEMM");
+    v = e && strcmp(e, "own") == 0;
+  }
+  return v;
+}
+
+int bd_sgemm_uses_openblas(void) { return !force_own(); }
 
 static void add_bias(float *C, int m, int n, int ldc, const float *bias) {
   for (int i = 0; i < m; i++) {
@@ -904,7 +917,7 @@ void bd_sgemm(int transA, int transB, int m, int n, int k, float alpha, const fl
    * beat it on 64x50258x768, 85 vs 76 GFLOP/s on one thread) stay in the own kernel, and
    * so do batches unless each item is large (the own kernel spreads whole items over the threads, which beat a
    * loop of OpenBLAS calls by 1.5-2x on 12 x (16x256x256) and 12 x (1024x1024x64)) */
-  if (k <= 0 || m <= MC || macs < BD_OPENBLAS_MIN_MACS || (batch > 1 && macs < ((int64_t)1 << 27))) {
+  if (force_own() || k <= 0 || m <= MC || macs < BD_OPENBLAS_MIN_MACS || (batch > 1 && macs < ((int64_t)1 << 27))) {
     bd_sgemm_own(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, batch, strideA, strideB,
                  strideC);
     return;

@@ -5,6 +5,7 @@ import { runVerify } from './verify.js';
 import { runSample } from './sample.js';
 import { runEval } from './eval.js';
 import { runPrepare } from './prepare.js';
+import { runTrain } from './train.js';
 
 const USAGE = `bd3lm — Block Diffusion language models
 
@@ -23,11 +24,13 @@ Commands:
   prepare --tokenizer gpt2|bytes --length L --out DIR [--valid-fraction F | --valid-docs N] FILE|FOLDER...
                            tokenise and wrap text/JSONL into training datasets DIR/train, DIR/valid
                            ('bd3lm prepare --help' for every flag)
+  train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny] [--block-size 4] [--steps N] [--resume] ...
+                           train with checkpoints that resume exactly (Ctrl-C saves and stops)
 
 Environment: BD3LM_BACKEND=native|wasm forces a backend; BD3LM_THREADS sets the thread count.
 `;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare };
+const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
