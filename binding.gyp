@@ -17,7 +17,13 @@
         "native/kernels/softmax.c",
         "native/kernels/rotary.c",
         "native/kernels/embedding.c",
-        "native/kernels/attention.c"
+        "native/kernels/attention.c",
+        "native/kernels/layernorm_backward.c",
+        "native/kernels/residual_backward.c",
+        "native/kernels/gelu_backward.c",
+        "native/kernels/attention_backward.c",
+        "native/kernels/embedding_backward.c",
+        "native/kernels/optim.c"
       ],
       "include_dirs": ["native"],
       "cflags": ["-O3", "-mavx2", "-mfma", "-ffp-contract=fast", "-fno-math-errno", "-std=c11", "-D_GNU_SOURCE", "-pthread"],

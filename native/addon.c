@@ -300,40 +300,212 @@ static void check_spans(call_t *c, const int32_t *sp, int64_t nSpans, int64_t qL
   free(seen);
 }
 
+/* Reads and checks the 20 leading arguments shared by attention and attentionBackward (batch, heads, headDim, qLen,
+ * kLen, q, k, v, out, qRS, kRS, vRS, oRS, qBS, kBS, vBS, oBS, scale, spans, lse) into *a. */
+static void attention_args(call_t *c, bd_attention_args *a, int lseRequired) {
+  int64_t batch = arg_int(c, 0, "batch", 0, I32MAX), heads = arg_int(c, 1, "heads", 0, I32MAX);
+  int64_t hd = arg_int(c, 2, "headDim", 0, I32MAX), qLen = arg_int(c, 3, "qLen", 0, I32MAX),
+          kLen = arg_int(c, 4, "kLen", 0, I32MAX);
+  int64_t lq, lk, lv, lo, lsp, llse;
+  a->q = (float *)arg_array(c, 5, "q", napi_float32_array, 0, &lq), a->k = (float *)arg_array(c, 6, "k", napi_float32_array, 0, &lk), a->v = (float *)arg_array(c, 7, "v", napi_float32_array, 0, &lv), a->out = (float *)arg_array(c, 8, "out", napi_float32_array, 0, &lo);
+  int64_t rs[4], bs[4];
+  static const char *rsn[4] = {"qRowStride", "kRowStride", "vRowStride", "outRowStride"};
+  static const char *bsn[4] = {"qBatchStride", "kBatchStride", "vBatchStride", "outBatchStride"};
+  for (int t = 0; t < 4; t++) rs[t] = arg_int(c, 9 + t, rsn[t], 0, I32MAX);
+  for (int t = 0; t < 4; t++) bs[t] = arg_int(c, 13 + t, bsn[t], 0, I53MAX);
+  a->scale = (float)arg_num(c, 17, "scale");
+  const int32_t *spans = (const int32_t *)arg_array(c, 18, "spans", napi_int32_array, 0, &lsp);
+  a->lse = (float *)arg_array(c, 19, "lse", napi_float32_array, !lseRequired, &llse);
+  if (!c->failed && lsp % 6) fail(c, "'%s' length %lld is not a multiple of 6", "spans", lsp, 0);
+  for (int t = 0; t < 4 && !c->failed; t++)
+    if (rs[t] < heads * hd) fail(c, "%s %lld is below heads*headDim %lld", rsn[t], rs[t], heads * hd);
+  const int64_t len[4] = {lq, lk, lv, lo}, rowsOf[4] = {qLen, kLen, kLen, qLen};
+  static const char *names[4] = {"q", "k", "v", "out"};
+  for (int t = 0; t < 4; t++) need(c, names[t], len[t], extent2d(batch, bs[t], rowsOf[t], heads * hd, rs[t]));
+  if (a->lse) need(c, "lse", llse, batch * heads * qLen);
+  check_spans(c, spans, lsp / 6, qLen, kLen);
+  if (c->failed) return;
+  a->batch = (int)batch, a->heads = (int)heads, a->headDim = (int)hd, a->qLen = (int)qLen, a->kLen = (int)kLen;
+  a->qRowStride = (int)rs[0], a->kRowStride = (int)rs[1], a->vRowStride = (int)rs[2], a->outRowStride = (int)rs[3];
+  a->qBatchStride = bs[0], a->kBatchStride = bs[1], a->vBatchStride = bs[2], a->outBatchStride = bs[3];
+  a->spans = spans, a->nSpans = (int)(lsp / 6);
+}
+
 /* attention(batch, heads, headDim, qLen, kLen, q, k, v, out, qRS, kRS, vRS, oRS, qBS, kBS, vBS, oBS, scale, spans,
  * lse) */
 static napi_value js_attention(napi_env env, napi_callback_info info) {
   call_t c;
   if (!begin(&c, env, info, "attention", 20)) return NULL;
   bd_attention_args a;
-  int64_t batch = arg_int(&c, 0, "batch", 0, I32MAX), heads = arg_int(&c, 1, "heads", 0, I32MAX);
-  int64_t hd = arg_int(&c, 2, "headDim", 0, I32MAX), qLen = arg_int(&c, 3, "qLen", 0, I32MAX),
-          kLen = arg_int(&c, 4, "kLen", 0, I32MAX);
-  int64_t lq, lk, lv, lo, lsp, llse;
-  a.q = F32(5, "q", &lq), a.k = F32(6, "k", &lk), a.v = F32(7, "v", &lv), a.out = F32(8, "out", &lo);
-  int64_t rs[4], bs[4];
-  static const char *rsn[4] = {"qRowStride", "kRowStride", "vRowStride", "outRowStride"};
-  static const char *bsn[4] = {"qBatchStride", "kBatchStride", "vBatchStride", "outBatchStride"};
-  for (int t = 0; t < 4; t++) rs[t] = arg_int(&c, 9 + t, rsn[t], 0, I32MAX);
-  for (int t = 0; t < 4; t++) bs[t] = arg_int(&c, 13 + t, bsn[t], 0, I53MAX);
-  a.scale = (float)arg_num(&c, 17, "scale");
-  const int32_t *spans = (const int32_t *)arg_array(&c, 18, "spans", napi_int32_array, 0, &lsp);
-  a.lse = F32_OPT(19, "lse", &llse);
-  if (!c.failed && lsp % 6) fail(&c, "'%s' length %lld is not a multiple of 6", "spans", lsp, 0);
-  for (int t = 0; t < 4 && !c.failed; t++)
-    if (rs[t] < heads * hd) fail(&c, "%s %lld is below heads*headDim %lld", rsn[t], rs[t], heads * hd);
-  const int64_t len[4] = {lq, lk, lv, lo}, rowsOf[4] = {qLen, kLen, kLen, qLen};
-  static const char *names[4] = {"q", "k", "v", "out"};
-  for (int t = 0; t < 4; t++) need(&c, names[t], len[t], extent2d(batch, bs[t], rowsOf[t], heads * hd, rs[t]));
-  if (a.lse) need(&c, "lse", llse, batch * heads * qLen);
-  check_spans(&c, spans, lsp / 6, qLen, kLen);
+  attention_args(&c, &a, 0);
   if (c.failed) return NULL;
-  a.batch = (int)batch, a.heads = (int)heads, a.headDim = (int)hd, a.qLen = (int)qLen, a.kLen = (int)kLen;
-  a.qRowStride = (int)rs[0], a.kRowStride = (int)rs[1], a.vRowStride = (int)rs[2], a.outRowStride = (int)rs[3];
-  a.qBatchStride = bs[0], a.kBatchStride = bs[1], a.vBatchStride = bs[2], a.outBatchStride = bs[3];
-  a.spans = spans, a.nSpans = (int)(lsp / 6);
   bd_attention(&a);
   return undefined(env);
+}
+
+/* ---- training ---- */
+
+/* layerNormBackward(dout, x, stats, rows, dim, w, shift, scale, modStride, rowsPerGroup, dx, dw, dshift, dscale) */
+static napi_value js_layernorm_backward(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "layerNormBackward", 14)) return NULL;
+  int64_t ldo, lx, lst, lw, lsh, lsc, ldx, ldw, ldsh, ldsc;
+  float *dout = F32(0, "dout", &ldo), *x = F32(1, "x", &lx), *stats = F32(2, "stats", &lst);
+  int64_t rows = arg_int(&c, 3, "rows", 0, I32MAX), dim = arg_int(&c, 4, "dim", 0, I32MAX);
+  float *w = F32(5, "weight", &lw), *shift = F32_OPT(6, "shift", &lsh), *scale = F32_OPT(7, "scale", &lsc);
+  int64_t modStride = arg_int(&c, 8, "modStride", 0, I32MAX), rpg = arg_int(&c, 9, "rowsPerGroup", 1, I32MAX);
+  float *dx = F32(10, "dx", &ldx), *dw = F32(11, "dweight", &ldw);
+  float *dshift = F32_OPT(12, "dshift", &ldsh), *dscale = F32_OPT(13, "dscale", &ldsc);
+  need(&c, "dout", ldo, rows * dim);
+  need(&c, "x", lx, rows * dim);
+  need(&c, "stats", lst, 2 * rows);
+  need(&c, "weight", lw, dim);
+  need(&c, "dx", ldx, rows * dim);
+  need(&c, "dweight", ldw, dim);
+  const int64_t modExtent = rows > 0 ? (rows - 1) / rpg * modStride + dim : 0;
+  if (shift) need(&c, "shift", lsh, modExtent);
+  if (scale) need(&c, "scale", lsc, modExtent);
+  if (dshift) need(&c, "dshift", ldsh, modExtent);
+  if (dscale) need(&c, "dscale", ldsc, modExtent);
+  if (c.failed) return NULL;
+  bd_layernorm_backward(dout, x, stats, (int)rows, (int)dim, w, shift, scale, (int)modStride, (int)rpg, dx, dw, dshift,
+                        dscale);
+  return undefined(env);
+}
+
+/* gatedResidualBackward(dh, y, gate, rows, dim, gateStride, rowsPerGroup, dy, dgate) */
+static napi_value js_gated_residual_backward(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "gatedResidualBackward", 9)) return NULL;
+  int64_t lh, ly, lg, ldy, ldg;
+  float *dh = F32(0, "dh", &lh), *y = F32(1, "y", &ly), *gate = F32_OPT(2, "gate", &lg);
+  int64_t rows = arg_int(&c, 3, "rows", 0, I32MAX), dim = arg_int(&c, 4, "dim", 0, I32MAX);
+  int64_t gs = arg_int(&c, 5, "gateStride", 0, I32MAX), rpg = arg_int(&c, 6, "rowsPerGroup", 1, I32MAX);
+  float *dy = F32(7, "dy", &ldy), *dgate = F32_OPT(8, "dgate", &ldg);
+  need(&c, "dh", lh, rows * dim);
+  need(&c, "y", ly, rows * dim);
+  need(&c, "dy", ldy, rows * dim);
+  const int64_t gExtent = rows > 0 ? (rows - 1) / rpg * gs + dim : 0;
+  if (gate) need(&c, "gate", lg, gExtent);
+  if (dgate) need(&c, "dgate", ldg, gExtent);
+  if (!c.failed && gate && !dgate) fail(&c, "'%s' is required when gate is given", "dgate", 0, 0);
+  if (c.failed) return NULL;
+  bd_gated_residual_backward(dh, y, gate, (int)rows, (int)dim, (int)gs, (int)rpg, dy, dgate);
+  return undefined(env);
+}
+
+/* geluTanhBackward(x, dout, dx, n) */
+static napi_value js_gelu_backward(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "geluTanhBackward", 4)) return NULL;
+  int64_t lx, ldo, ldx;
+  float *x = F32(0, "x", &lx), *dout = F32(1, "dout", &ldo), *dx = F32(2, "dx", &ldx);
+  int64_t n = arg_int(&c, 3, "n", 0, I53MAX);
+  need(&c, "x", lx, n);
+  need(&c, "dout", ldo, n);
+  need(&c, "dx", ldx, n);
+  if (c.failed) return NULL;
+  bd_gelu_tanh_backward(x, dout, dx, n);
+  return undefined(env);
+}
+
+/* attentionBackward(<the 20 arguments of attention, lse required>, dout, dq, dk, dv); dout uses out's strides and
+ * dq/dk/dv those of q/k/v */
+static napi_value js_attention_backward(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "attentionBackward", 24)) return NULL;
+  bd_attention_backward_args a;
+  attention_args(&c, &a.fwd, 1);
+  int64_t len[4];
+  float *arr[4];
+  static const char *names[4] = {"dout", "dq", "dk", "dv"};
+  for (int t = 0; t < 4; t++) arr[t] = F32(20 + t, names[t], &len[t]);
+  if (c.failed) return NULL;
+  const bd_attention_args *f = &a.fwd;
+  const int64_t w = (int64_t)f->heads * f->headDim;
+  need(&c, "dout", len[0], extent2d(f->batch, f->outBatchStride, f->qLen, w, f->outRowStride));
+  need(&c, "dq", len[1], extent2d(f->batch, f->qBatchStride, f->qLen, w, f->qRowStride));
+  need(&c, "dk", len[2], extent2d(f->batch, f->kBatchStride, f->kLen, w, f->kRowStride));
+  need(&c, "dv", len[3], extent2d(f->batch, f->vBatchStride, f->kLen, w, f->vRowStride));
+  if (c.failed) return NULL;
+  a.dout = arr[0], a.dq = arr[1], a.dk = arr[2], a.dv = arr[3];
+  bd_attention_backward(&a);
+  return undefined(env);
+}
+
+/* embeddingBackward(dout, ids, n, dim, dtable) */
+static napi_value js_embedding_backward(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "embeddingBackward", 5)) return NULL;
+  int64_t ldo, lids, lt;
+  float *dout = F32(0, "dout", &ldo);
+  int32_t *ids = (int32_t *)arg_array(&c, 1, "ids", napi_int32_array, 0, &lids);
+  int64_t n = arg_int(&c, 2, "n", 0, I32MAX), dim = arg_int(&c, 3, "dim", 0, I32MAX);
+  float *dtable = F32(4, "dtable", &lt);
+  need(&c, "ids", lids, n);
+  need(&c, "dout", ldo, n * dim);
+  if (!c.failed && dim > 0) {
+    int64_t vocab = lt / dim;
+    for (int64_t i = 0; i < n; i++)
+      if (ids[i] < 0 || ids[i] >= vocab) {
+        fail(&c, "%s[%lld] = %lld is outside the table", "ids", i, ids[i]);
+        break;
+      }
+  }
+  if (c.failed) return NULL;
+  bd_embedding_backward(dout, ids, (int)n, (int)dim, dtable);
+  return undefined(env);
+}
+
+/* adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale) */
+static napi_value js_adamw(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "adamw", 12)) return NULL;
+  int64_t lp, lg, lm, lv;
+  float *p = F32(0, "param", &lp), *g = F32(1, "grad", &lg), *m = F32(2, "m", &lm), *v = F32(3, "v", &lv);
+  int64_t n = arg_int(&c, 4, "n", 0, I53MAX);
+  double lr = arg_num(&c, 5, "lr"), b1 = arg_num(&c, 6, "beta1"), b2 = arg_num(&c, 7, "beta2");
+  double eps = arg_num(&c, 8, "eps"), wd = arg_num(&c, 9, "weightDecay");
+  int64_t step = arg_int(&c, 10, "step", 1, I32MAX);
+  double gs = arg_num(&c, 11, "gradScale");
+  need(&c, "param", lp, n);
+  need(&c, "grad", lg, n);
+  need(&c, "m", lm, n);
+  need(&c, "v", lv, n);
+  if (!c.failed && !(b1 >= 0 && b1 < 1)) fail(&c, "'%s' must be in [0, 1)", "beta1", 0, 0);
+  if (!c.failed && !(b2 >= 0 && b2 < 1)) fail(&c, "'%s' must be in [0, 1)", "beta2", 0, 0);
+  if (c.failed) return NULL;
+  bd_adamw(p, g, m, v, n, lr, b1, b2, eps, wd, (int)step, gs);
+  return undefined(env);
+}
+
+/* emaUpdate(shadow, param, n, decay) */
+static napi_value js_ema_update(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "emaUpdate", 4)) return NULL;
+  int64_t ls, lp;
+  float *s = F32(0, "shadow", &ls), *p = F32(1, "param", &lp);
+  int64_t n = arg_int(&c, 2, "n", 0, I53MAX);
+  double decay = arg_num(&c, 3, "decay");
+  need(&c, "shadow", ls, n);
+  need(&c, "param", lp, n);
+  if (c.failed) return NULL;
+  bd_ema_update(s, p, n, (float)decay);
+  return undefined(env);
+}
+
+/* sumSquares(x, n) -> number */
+static napi_value js_sum_squares(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "sumSquares", 2)) return NULL;
+  int64_t lx;
+  float *x = F32(0, "x", &lx);
+  int64_t n = arg_int(&c, 1, "n", 0, I53MAX);
+  need(&c, "x", lx, n);
+  if (c.failed) return NULL;
+  napi_value r;
+  napi_create_double(env, bd_sum_squares(x, n), &r);
+  return r;
 }
 
 static napi_value js_threads(napi_env env, napi_callback_info info) {
@@ -371,6 +543,10 @@ NAPI_MODULE_INIT() {
       {"geluTanh", js_gelu},     {"softmax", js_softmax},     {"logSoftmax", js_log_softmax},
       {"logsumexp", js_logsumexp}, {"rotary", js_rotary},     {"embedding", js_embedding},
       {"attention", js_attention}, {"threads", js_threads},   {"info", js_info},
+      {"layerNormBackward", js_layernorm_backward}, {"gatedResidualBackward", js_gated_residual_backward},
+      {"geluTanhBackward", js_gelu_backward}, {"attentionBackward", js_attention_backward},
+      {"embeddingBackward", js_embedding_backward}, {"adamw", js_adamw}, {"emaUpdate", js_ema_update},
+      {"sumSquares", js_sum_squares},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

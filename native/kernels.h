@@ -95,8 +95,8 @@ void bd_embedding_backward(const float *dout, const int32_t *ids, int n, int dim
 
 /* AdamW step in torch.optim.AdamW's order: g = grad*gradScale; p *= 1 - lr*wd; m = b1 m + (1-b1) g;
  * v = b2 v + (1-b2) g^2; p -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps). */
-void bd_adamw(float *p, const float *grad, float *m, float *v, int64_t n, float lr, float b1, float b2, float eps,
-              float wd, int step, float gradScale);
+void bd_adamw(float *p, const float *grad, float *m, float *v, int64_t n, double lr, double b1, double b2, double eps,
+              double wd, int step, double gradScale);
 
 /* shadow -= (1 - decay) * (shadow - param) */
 void bd_ema_update(float *shadow, const float *param, int64_t n, float decay);

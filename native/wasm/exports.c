@@ -54,6 +54,53 @@ EXPORT("attention") void w_attention(int batch, int heads, int headDim, int qLen
   bd_attention(&a);
 }
 
+/* ---- training ---- */
+
+EXPORT("layernorm_backward") void w_layernorm_backward(const float *dout, const float *x, const float *stats, int rows,
+                                                       int dim, const float *w, const float *shift,
+                                                       const float *scale, int modStride, int rowsPerGroup,
+                                                       float *dx, float *dw, float *dshift, float *dscale) {
+  bd_layernorm_backward(dout, x, stats, rows, dim, w, shift, scale, modStride, rowsPerGroup, dx, dw, dshift, dscale);
+}
+
+EXPORT("gated_residual_backward") void w_gated_residual_backward(const float *dh, const float *y, const float *gate,
+                                                                 int rows, int dim, int gateStride,
+                                                                 int rowsPerGroup, float *dy, float *dgate) {
+  bd_gated_residual_backward(dh, y, gate, rows, dim, gateStride, rowsPerGroup, dy, dgate);
+}
+
+EXPORT("gelu_tanh_backward") void w_gelu_tanh_backward(const float *x, const float *dout, float *dx, int n) {
+  bd_gelu_tanh_backward(x, dout, dx, n);
+}
+
+EXPORT("attention_backward") void w_attention_backward(int batch, int heads, int headDim, int qLen, int kLen,
+                                                       const float *q, const float *k, const float *v,
+                                                       const float *out, int qRS, int kRS, int vRS, int oRS, int qBS,
+                                                       int kBS, int vBS, int oBS, float scale,
+                                                       const int32_t *spans, int nSpans, float *lse,
+                                                       const float *dout, float *dq, float *dk, float *dv) {
+  bd_attention_backward_args a = {{batch, heads, headDim, qLen, kLen, q, k, v, (float *)out, qRS, kRS, vRS, oRS,
+                                   qBS, kBS, vBS, oBS, scale, spans, nSpans, lse},
+                                  dout, dq, dk, dv};
+  bd_attention_backward(&a);
+}
+
+EXPORT("embedding_backward") void w_embedding_backward(const float *dout, const int32_t *ids, int n, int dim,
+                                                       float *dtable) {
+  bd_embedding_backward(dout, ids, n, dim, dtable);
+}
+
+EXPORT("adamw") void w_adamw(float *p, const float *g, float *m, float *v, int n, double lr, double b1, double b2,
+                             double eps, double wd, int step, double gradScale) {
+  bd_adamw(p, g, m, v, n, lr, b1, b2, eps, wd, step, gradScale);
+}
+
+EXPORT("ema_update") void w_ema_update(float *shadow, const float *param, int n, float decay) {
+  bd_ema_update(shadow, param, n, decay);
+}
+
+EXPORT("sum_squares") double w_sum_squares(const float *x, int n) { return bd_sum_squares(x, n); }
+
 /* Self-test of the pool for test/wasm.test.ts: out[i] += i + 1 and hits[tid]++ per item. A nested parallel_for
  * inside a work item of a split job must run serially on the calling thread; hits[63] counts violations.
  * (When the outer call ran serially, as one item [0, n), the inner one may use the pool.) */

@@ -45,6 +45,21 @@ export interface ForwardResult {
   hidden?: Float32Array[];
 }
 
+/**
+ * Training hook into `block` (src/training/forward-train.ts): what the backward pass needs that the block computes
+ * in its scratch buffers. Stats are [rows][2] (norm2 on the narrowed rows); `branch` sees each residual branch
+ * output after dropout, before the gate; `mlpPre` the MLP pre-activation before GELU; keep masks get 1 per
+ * surviving element when dropout is on.
+ */
+export interface BlockTap {
+  stats1: Float32Array;
+  stats2: Float32Array;
+  branch(i: 0 | 1, y: Float32Array): void;
+  mlpPre(f: Float32Array): void;
+  keep1?: Uint8Array;
+  keep2?: Uint8Array;
+}
+
 /** The DiT backbone of the reference (spec 2), with the causal AR variant (2.6). */
 export class DiT {
   readonly config: ModelConfig;
@@ -57,7 +72,7 @@ export class DiT {
   /** scratch buffers shared by every forward path of this model */
   readonly ws: Workspace;
   /** adaLN vectors for sigma = 0, computed once (time conditioning off makes them constant) */
-  private readonly constMod: Modulation | null;
+  private constMod: Modulation | null;
 
   constructor(config: ModelConfig, tensors: Map<string, Float32Array>, backend: Backend) {
     this.config = config;
@@ -69,6 +84,11 @@ export class DiT {
     const invFreq = this.weights.invFreq ?? defaultInvFreq(this.headDim);
     this.rotary = rotaryTables(invFreq, Math.max(config.modelLength, 1), (n) => backend.alloc(n));
     this.constMod = this.adaln ? modulation(this.weights, config.condDim, config.hiddenDim, [0]) : null;
+  }
+
+  /** Recomputes the cached sigma = 0 adaLN vectors after the weights were changed in place (training steps). */
+  refreshModulation(): void {
+    this.constMod = this.adaln ? modulation(this.weights, this.config.condDim, this.config.hiddenDim, [0]) : null;
   }
 
   get adaln(): boolean {
@@ -90,22 +110,7 @@ export class DiT {
     const cfg = this.config;
     const D = cfg.hiddenDim;
     if (req.ids.length !== B * S) throw new Error(`ids has ${req.ids.length} entries, expected batch*seqLen = ${B * S}`);
-    const blockSize = req.blockSize ?? cfg.blockSize;
-    let spans: Int32Array;
-    let posPeriod = S;
-    let outLen = S;
-    if (layout === 'vectorized') {
-      if (S % 2 !== 0) throw new Error(`vectorized layout needs an even length (x_t + x_0), got ${S}`);
-      const L = S / 2;
-      spans = blockDiffusionSpans(L, blockSize);
-      posPeriod = L;
-      outLen = L;
-    } else if (layout === 'block-causal') spans = blockCausalSpans(S, blockSize);
-    else if (layout === 'causal') spans = causalSpans(S);
-    else spans = fullSpans(S);
-    if (posPeriod > this.rotary.maxPos) {
-      throw new Error(`sequence of ${posPeriod} positions exceeds the model length ${this.rotary.maxPos}`);
-    }
+    const { spans, posPeriod, outLen } = this.resolveLayout(layout, S, req.blockSize ?? cfg.blockSize);
     this.checkIds(req.ids);
 
     const h = this.ws.get('h', B * S * D);
@@ -145,6 +150,26 @@ export class DiT {
     return { logits, rows, hidden };
   }
 
+  /** Mask spans, rotary period and output rows per item of a layout (spec 3.3, 3.4, 3.6). */
+  resolveLayout(layout: Layout, S: number, blockSize: number): { spans: Int32Array; posPeriod: number; outLen: number } {
+    let spans: Int32Array;
+    let posPeriod = S;
+    let outLen = S;
+    if (layout === 'vectorized') {
+      if (S % 2 !== 0) throw new Error(`vectorized layout needs an even length (x_t + x_0), got ${S}`);
+      const L = S / 2;
+      spans = blockDiffusionSpans(L, blockSize);
+      posPeriod = L;
+      outLen = L;
+    } else if (layout === 'block-causal') spans = blockCausalSpans(S, blockSize);
+    else if (layout === 'causal') spans = causalSpans(S);
+    else spans = fullSpans(S);
+    if (posPeriod > this.rotary.maxPos) {
+      throw new Error(`sequence of ${posPeriod} positions exceeds the model length ${this.rotary.maxPos}`);
+    }
+    return { spans, posPeriod, outLen };
+  }
+
   /**
    * One transformer block on h [R][D] in place. `attend(l, qkv, o)` turns the projections [R][3D] (pre-rotary)
    * into the attention output o [R][D]: self-attention over a masked sequence, or queries over a KV cache.
@@ -161,6 +186,7 @@ export class DiT {
     attend: (l: number, qkv: Float32Array, o: Float32Array) => void,
     dropout?: ForwardRequest['dropout'],
     narrow?: { rows: number; perRow: number; select: (h: Float32Array) => Float32Array },
+    tap?: BlockTap,
   ): Float32Array {
     const D = this.config.hiddenDim;
     const w = this.weights.blocks[l];
@@ -172,7 +198,7 @@ export class DiT {
     const m = mod ? mod.blocks[l] : null;
     const modSlice = (i: number) => (m ? m.subarray(i * D) : null);
 
-    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm1, shift: modSlice(0), scale: modSlice(1), modStride: 6 * D, rowsPerGroup: perRow });
+    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm1, shift: modSlice(0), scale: modSlice(1), modStride: 6 * D, rowsPerGroup: perRow, stats: tap?.stats1 });
     be.sgemm({ m: R, n: 3 * D, k: D, a: u, lda: D, b: w.qkv, ldb: D, transB: true, c: qkv, ldc: 3 * D });
     attend(l, qkv, o);
     if (narrow) {
@@ -181,15 +207,18 @@ export class DiT {
       perRow = narrow.perRow;
     }
     be.sgemm({ m: R, n: D, k: D, a: o, lda: D, b: w.out, ldb: D, transB: true, c: y, ldc: D });
-    if (dropout) applyDropout(y, dropout);
+    if (dropout) applyDropout(y, dropout, tap?.keep1);
+    tap?.branch(0, y);
     be.gatedResidual({ h, y, gate: modSlice(2), rows: R, dim: D, gateStride: 6 * D, rowsPerGroup: perRow });
 
-    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm2, shift: modSlice(3), scale: modSlice(4), modStride: 6 * D, rowsPerGroup: perRow });
+    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm2, shift: modSlice(3), scale: modSlice(4), modStride: 6 * D, rowsPerGroup: perRow, stats: tap?.stats2 });
     const f = this.ws.get('mlp', R * 4 * D);
     be.sgemm({ m: R, n: 4 * D, k: D, a: u, lda: D, b: w.w1, ldb: D, transB: true, c: f, ldc: 4 * D, bias: w.b1 });
+    tap?.mlpPre(f);
     be.geluTanh(f, f, R * 4 * D);
     be.sgemm({ m: R, n: D, k: 4 * D, a: f, lda: 4 * D, b: w.w2, ldb: 4 * D, transB: true, c: y, ldc: D, bias: w.b2 });
-    if (dropout) applyDropout(y, dropout);
+    if (dropout) applyDropout(y, dropout, tap?.keep2);
+    tap?.branch(1, y);
     be.gatedResidual({ h, y, gate: modSlice(5), rows: R, dim: D, gateStride: 6 * D, rowsPerGroup: perRow });
     return h;
   }
@@ -198,7 +227,7 @@ export class DiT {
    * Rotary on q and k, then masked attention of the sequence over itself, for the first `qLen` query rows of each
    * item (o has qLen rows per item).
    */
-  private selfAttention(qkv: Float32Array, o: Float32Array, B: number, S: number, qLen: number, spans: Int32Array, posPeriod: number): void {
+  selfAttention(qkv: Float32Array, o: Float32Array, B: number, S: number, qLen: number, spans: Int32Array, posPeriod: number, lse?: Float32Array): void {
     const { hiddenDim: D, nHeads: H } = this.config;
     // q and k are adjacent in each row: rotate them together as 2H heads
     this.backend.rotary({ x: qkv, rows: B * S, rowStride: 3 * D, heads: 2 * H, headDim: this.headDim, cos: this.rotary.cos, sin: this.rotary.sin, pos0: 0, seqLen: posPeriod });
@@ -207,7 +236,7 @@ export class DiT {
       q: qkv, k: qkv.subarray(D), v: qkv.subarray(2 * D), out: o,
       qRowStride: 3 * D, kRowStride: 3 * D, vRowStride: 3 * D, outRowStride: D,
       qBatchStride: S * 3 * D, kBatchStride: S * 3 * D, vBatchStride: S * 3 * D, outBatchStride: qLen * D,
-      scale: 1 / Math.sqrt(this.headDim), spans,
+      scale: 1 / Math.sqrt(this.headDim), spans, lse,
     });
   }
 
@@ -269,10 +298,14 @@ export class DiT {
   }
 }
 
-/** Inverted dropout in place: zero with probability p, scale survivors by 1/(1-p). */
-function applyDropout(y: Float32Array, d: NonNullable<ForwardRequest['dropout']>): void {
+/** Inverted dropout in place: zero with probability p, scale survivors by 1/(1-p); `kept` records 1 per survivor. */
+function applyDropout(y: Float32Array, d: NonNullable<ForwardRequest['dropout']>, kept?: Uint8Array): void {
   if (d.p <= 0) return;
   const keep = 1 - d.p;
   const s = 1 / keep;
-  for (let i = 0; i < y.length; i++) y[i] = d.random() < keep ? y[i] * s : 0;
+  for (let i = 0; i < y.length; i++) {
+    const k = d.random() < keep;
+    y[i] = k ? y[i] * s : 0;
+    if (kept) kept[i] = k ? 1 : 0;
+  }
 }

@@ -9,11 +9,11 @@
  * `denoiseBlockSteps` is the loop as a generator that pauses after every model call (for cooperative scheduling);
  * `denoiseBlock` runs it to the end.
  */
-import { sampleCategorical } from './categorical.js';
+import { sampleRow } from './categorical.js';
 import type { ProbFilters } from './filters.js';
-import type { RandomSource } from './random.js';
+import { categoricalNoise, type RandomSource, type RowNoise } from './random.js';
 import { ddpmPosterior, linspaceF32, sigmaFromP } from './schedule.js';
-import { subsProbs, type WindowModel } from './window-model.js';
+import { LazyProbs, type WindowModel } from './window-model.js';
 
 /**
  * 'first-hitting' / 'ddpm': the reference's two updates. 'threshold': reveal every masked position whose top
@@ -102,16 +102,15 @@ export function validateParallel(mode: DenoiseMode, threshold?: number, entropyB
 }
 
 /** Score per row for the parallel rules: higher = reveal first (top probability, or minus the entropy). */
-function rowScore(P: Float64Array, row: number, V: number, mode: 'threshold' | 'entropy'): number {
-  const o = row * V;
+function rowScore(P: Float64Array, V: number, mode: 'threshold' | 'entropy'): number {
   if (mode === 'threshold') {
     let m = 0;
-    for (let v = 0; v < V; v++) if (P[o + v] > m) m = P[o + v];
+    for (let v = 0; v < V; v++) if (P[v] > m) m = P[v];
     return m;
   }
   let h = 0;
   for (let v = 0; v < V; v++) {
-    const p = P[o + v];
+    const p = P[v];
     if (p > 0) h -= p * Math.log(p);
   }
   return -h;
@@ -153,17 +152,30 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
   const t = new Float64Array(B).fill(1);
   const nMasked = new Int32Array(B);
   const nfePerItem = new Int32Array(B);
-  let P: Float64Array | null = null;
+  // p(x0) of the last model call, row by row; kept while nothing changes (the reference's DDPM caching)
+  let P: LazyProbs | null = null;
   let sigma: Float32Array | undefined;
   let nfe = 0;
   let calls = 0;
   let i = 0;
-  // the categorical noise [B][A][V]: one draw for the batch (shared source), or one per item that still has masks
-  const noise = (): Float64Array => {
-    if (!o.randoms) return o.random.uniforms(B * A * V);
-    const u = new Float64Array(B * A * V).fill(0.5);
-    for (let b = 0; b < B; b++) if (nMasked[b] > 0) u.set(o.randoms[b].uniforms(A * V), b * A * V);
-    return u;
+  // Only the rows whose draw is used get probabilities and noise: first hitting samples one position per item
+  // (chosen first: randint is its own stream), DDPM the masked rows, the parallel rules score the masked rows and
+  // sample the picked ones. The categorical noise [B][A][V] is one draw for the batch (shared source), or one per
+  // item that still has masks, served per row.
+  const noise = (): ((b: number, j: number) => Float64Array) => {
+    if (!o.randoms) {
+      const u = categoricalNoise(o.random, B * A, V);
+      return (b, j) => u.row(b * A + j);
+    }
+    const us: (RowNoise | null)[] = [];
+    for (let b = 0; b < B; b++) us.push(nMasked[b] > 0 ? categoricalNoise(o.randoms[b], A, V) : null);
+    return (b, j) => us[b]!.row(j);
+  };
+  const maskedOf = (b: number): number[] => {
+    const base = b * W + W - A;
+    const m: number[] = [];
+    for (let j = 0; j < A; j++) if (x[base + j] === maskId) m.push(j);
+    return m;
   };
   for (; i < T; i++) {
     let total = 0;
@@ -179,52 +191,54 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
     }
     const tf = t.map(Math.fround);
     const xIn = o.onStep ? x.slice() : undefined;
+    const masked = Array.from({ length: B }, (_, b) => maskedOf(b));
+    // first hitting: the position of each item with masks (-1: none)
+    const pick = mode === 'first-hitting' ? masked.map((m, b) => (m.length ? m[rnd(b).randint(m.length)] : -1)) : null;
+    const need: number[] = [];
+    for (let b = 0; b < B; b++) {
+      if (pick) {
+        if (pick[b] >= 0) need.push(b * A + pick[b]);
+      } else for (const j of masked[b]) need.push(b * A + j);
+    }
     const usedCache = P !== null;
     let called = false;
     if (!P) {
       sigma = timeCond ? Float32Array.from(tf, (v) => sigmaFromP(v)) : undefined;
-      P = subsProbs(wm, x, B, W, A, maskId, o.filters, sigma);
+      P = new LazyProbs(wm, x, B, W, A, maskId, o.filters, sigma);
+      P.fetch(need);
       calls++;
       called = true;
-    }
+    } else P.fetch(need); // a reused p(x0) may lack a row first needed now: same window and sigma, no new call counted
+    const u = noise();
     const changedItem = new Uint8Array(B);
-    if (mode === 'first-hitting') {
-      const cand = sampleCategorical(P, B * A, V, noise());
-      for (let b = 0; b < B; b++) {
-        const base = b * W + W - A;
-        const masked: number[] = [];
-        for (let j = 0; j < A; j++) if (x[base + j] === maskId) masked.push(j);
-        if (masked.length === 0) continue;
-        const j = masked[rnd(b).randint(masked.length)];
-        if (cand[b * A + j] !== maskId) changedItem[b] = 1;
-        x[base + j] = cand[b * A + j];
-      }
-    } else if (mode === 'ddpm') {
-      const Q = ddpmPosterior(P.slice(), B * A, V, tf[0], dt, maskId);
-      const draw = sampleCategorical(Q, B * A, V, noise());
-      for (let b = 0; b < B; b++) {
-        const base = b * W + W - A;
-        for (let j = 0; j < A; j++) {
+    for (let b = 0; b < B; b++) {
+      const base = b * W + W - A;
+      if (pick) {
+        const j = pick[b];
+        if (j < 0) continue;
+        const c = sampleRow(P.row(b * A + j), u(b, j), V);
+        if (c !== maskId) changedItem[b] = 1;
+        x[base + j] = c;
+      } else if (mode === 'ddpm') {
+        for (const j of masked[b]) {
+          const Q = ddpmPosterior(P.row(b * A + j).slice(), 1, V, tf[0], dt, maskId);
+          const c = sampleRow(Q, u(b, j), V);
           // carry-over: only masked positions take the new draw
-          if (x[base + j] === maskId && draw[b * A + j] !== maskId) {
-            x[base + j] = draw[b * A + j];
+          if (c !== maskId) {
+            x[base + j] = c;
             changedItem[b] = 1;
           }
         }
-      }
-    } else {
-      const cand = sampleCategorical(P, B * A, V, noise());
-      const minReveal = (n: number) => Math.max(1, Math.ceil(n / (T - i)));
-      for (let b = 0; b < B; b++) {
-        const base = b * W + W - A;
-        const masked: number[] = [];
-        for (let j = 0; j < A; j++) if (x[base + j] === maskId) masked.push(j);
-        if (masked.length === 0) continue;
-        const scores = masked.map((j) => rowScore(P!, b * A + j, V, mode));
-        for (const k of parallelPick(scores, mode, tau, gamma, minReveal(masked.length))) {
-          const j = masked[k];
-          x[base + j] = cand[b * A + j];
-          if (cand[b * A + j] !== maskId) changedItem[b] = 1;
+      } else {
+        const m = masked[b];
+        if (m.length === 0) continue;
+        const minReveal = Math.max(1, Math.ceil(m.length / (T - i)));
+        const scores = m.map((j) => rowScore(P!.row(b * A + j), V, mode as 'threshold' | 'entropy'));
+        for (const k of parallelPick(scores, mode as 'threshold' | 'entropy', tau, gamma, minReveal)) {
+          const j = m[k];
+          const c = sampleRow(P.row(b * A + j), u(b, j), V);
+          x[base + j] = c;
+          if (c !== maskId) changedItem[b] = 1;
         }
       }
     }

@@ -3,7 +3,7 @@
  * (spec 5.2); temperature and top-k are extensions, off by default, applied in the order temperature -> top-k ->
  * top-p so that the defaults reproduce the reference bit for bit (no arithmetic happens when they are off).
  */
-import { nucleusFilter } from './nucleus.js';
+import { nucleusFilter, topKFilter } from './nucleus.js';
 
 export interface ProbFilters {
   /** nucleus p in (0, 1]; 1 = off (reference default). The reference excludes the token that crosses p. */
@@ -41,17 +41,4 @@ export function applyFilters(probs: Float64Array, rows: number, V: number, f: Pr
   const p = f.topP ?? 1;
   if (p < 1) nucleusFilter(probs, rows, V, p, f.includeCrossing ?? false);
   return probs;
-}
-
-function topKFilter(probs: Float64Array, rows: number, V: number, k: number): void {
-  const idx = new Int32Array(V);
-  for (let r = 0; r < rows; r++) {
-    const row = probs.subarray(r * V, (r + 1) * V);
-    for (let i = 0; i < V; i++) idx[i] = i;
-    idx.sort((a, b) => row[b] - row[a] || a - b);
-    let s = 0;
-    for (let j = k; j < V; j++) row[idx[j]] = 0;
-    for (let v = 0; v < V; v++) s += row[v];
-    for (let v = 0; v < V; v++) row[v] /= s;
-  }
 }

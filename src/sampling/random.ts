@@ -13,6 +13,70 @@ export interface RandomSource {
   uniforms(n: number): Float64Array;
   /** an integer in [0, n): the first-hitting choice among the n masked positions (torch.randint(0, n)) */
   randint(n: number): number;
+  /**
+   * One categorical draw over [rows][V] whose rows are served on demand, so a sampler generates noise only for the
+   * rows it samples. Optional: without it the whole draw comes from `uniforms(rows * V)` (see `categoricalNoise`).
+   */
+  categorical?(rows: number, V: number): RowNoise;
+}
+
+/** The noise of one categorical draw, row by row: row(r) is V uniforms in [0, 1) (do not modify it). */
+export interface RowNoise {
+  row(r: number): Float64Array;
+}
+
+/** Row views of one flat rand_like draw. */
+function rowViews(u: Float64Array, rows: number, V: number): RowNoise {
+  return {
+    row: (r) => {
+      if (!(r >= 0 && r < rows)) throw new Error(`noise row ${r} outside 0..${rows - 1}`);
+      return u.subarray(r * V, (r + 1) * V);
+    },
+  };
+}
+
+/** One categorical draw from any source: its lazy rows if it has them, else one `uniforms` call. */
+export function categoricalNoise(src: RandomSource, rows: number, V: number): RowNoise {
+  return src.categorical ? src.categorical(rows, V) : rowViews(src.uniforms(rows * V), rows, V);
+}
+
+/**
+ * V uniforms of row r of a seeded categorical draw: xoshiro128** (as Rng) seeded from the draw's base words and
+ * the row index, so a row's values do not depend on which other rows were requested (batch == independent runs).
+ */
+function seededRow(b0: number, b1: number, r: number, V: number): Float64Array {
+  // splitmix32 over (b0, b1, r) -> four state words
+  let x = (b0 ^ Math.imul(r + 1, 0x9e3779b9)) >>> 0;
+  const w = [0, 0, 0, 0];
+  for (let i = 0; i < 4; i++) {
+    x = (x + 0x9e3779b9 + (i === 2 ? b1 : 0)) >>> 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    w[i] = (z ^ (z >>> 16)) >>> 0;
+  }
+  let [s0, s1, s2, s3] = w;
+  if ((s0 | s1 | s2 | s3) === 0) s0 = 1; // xoshiro's all-zero state is a fixed point
+  const out = new Float64Array(V);
+  // inlined xoshiro128** (Rng.nextU32), two words per 53-bit uniform (Rng.uniform)
+  const next = (): number => {
+    const m = Math.imul(s1, 5);
+    const res = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = (s3 << 11) | (s3 >>> 21);
+    return res;
+  };
+  for (let v = 0; v < V; v++) {
+    const hi = next() >>> 5;
+    const lo = next() >>> 6;
+    out[v] = (hi * 67108864 + lo) / 9007199254740992;
+  }
+  return out;
 }
 
 /** Seeded draws from the project's xoshiro generator (not torch's stream; deterministic per seed). */
@@ -32,6 +96,21 @@ export class SeededRandom implements RandomSource {
   randint(n: number): number {
     if (!Number.isInteger(n) || n < 1) throw new Error(`randint needs a positive integer bound, got ${n}`);
     return Math.min(n - 1, Math.floor(this.rng.uniform() * n));
+  }
+  /**
+   * Two words of the generator per draw; each row's noise is derived from them and the row index. (Before the lazy
+   * rows, block samplers drew rows * V values from the stream itself: seeded samples changed then; no golden
+   * depends on the seeded stream.)
+   */
+  categorical(rows: number, V: number): RowNoise {
+    const b0 = this.rng.nextU32();
+    const b1 = this.rng.nextU32();
+    return {
+      row: (r) => {
+        if (!(r >= 0 && r < rows)) throw new Error(`noise row ${r} outside 0..${rows - 1}`);
+        return seededRow(b0, b1, r, V);
+      },
+    };
   }
 }
 
@@ -74,6 +153,17 @@ export class ReplayRandom implements RandomSource {
     const out = all.slice(this.ic, this.ic + n);
     this.ic += n;
     return out;
+  }
+  /** consumes one logged rand_like draw, served as row views */
+  categorical(rows: number, V: number): RowNoise {
+    const all = this.d.uniforms ?? new Float64Array(0);
+    const n = rows * V;
+    const chunk = this.d.chunk ?? n;
+    if (n !== chunk) throw new Error(`replay: categorical draw of ${n} values requested, the log has draws of ${chunk}`);
+    if (this.ic + n > all.length) throw new Error(`replay: categorical stream exhausted after ${all.length / chunk} draws`);
+    const u = all.subarray(this.ic, this.ic + n);
+    this.ic += n;
+    return rowViews(u, rows, V);
   }
   randint(n: number): number {
     const a = this.d.randint ?? [];

@@ -11,8 +11,11 @@ import { applyFilters, type ProbFilters } from './filters.js';
 
 export interface WindowModel {
   readonly model: DiT;
-  /** raw logits [batch][active][V] of the last `active` positions of window [batch][W] */
-  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): Float32Array;
+  /**
+   * raw logits [batch][active][V] of the last `active` positions of window [batch][W]; with `rows` (ascending flat
+   * indices b * active + j) only those rows, [rows.length][V]
+   */
+  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array;
   /** called once per finished (mask-free) last block of the window, e.g. to store it in the KV cache */
   commit(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): void;
   dispose(): void;
@@ -33,8 +36,24 @@ export class CachedWindowModel implements WindowModel {
     this.model = model;
     this.cache = new KVCache(model, batch, blockSize, capacity);
   }
-  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): Float32Array {
-    return this.cache.step(lastPositions(window, batch, W, active), { sigma });
+  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
+    if (!rows) return this.cache.step(lastPositions(window, batch, W, active), { sigma });
+    // the cache takes positions shared by the batch: ask for their union, keep the requested rows
+    const want = new Uint8Array(active);
+    for (let i = 0; i < rows.length; i++) want[rows[i] % active] = 1;
+    const pos: number[] = [];
+    for (let j = 0; j < active; j++) if (want[j]) pos.push(j);
+    const all = this.cache.step(lastPositions(window, batch, W, active), { sigma, logitPositions: pos });
+    if (batch === 1 || pos.length * batch === rows.length) return all;
+    const V = this.model.config.vocabSize;
+    const at = new Int32Array(active);
+    pos.forEach((j, i) => (at[j] = i));
+    const out = new Float32Array(rows.length * V);
+    for (let i = 0; i < rows.length; i++) {
+      const src = (Math.floor(rows[i] / active) * pos.length + at[rows[i] % active]) * V;
+      out.set(all.subarray(src, src + V), i * V);
+    }
+    return out;
   }
   commit(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): void {
     this.cache.step(lastPositions(window, batch, W, active), { store: true, logitPositions: 'none', sigma });
@@ -54,25 +73,82 @@ export class UncachedWindowModel implements WindowModel {
     this.layout = layout;
     this.blockSize = blockSize;
   }
-  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): Float32Array {
-    const rows = new Int32Array(batch * active);
-    for (let b = 0; b < batch; b++) for (let i = 0; i < active; i++) rows[b * active + i] = b * W + W - active + i;
-    return this.model.forward({ ids: window, batch, seqLen: W, layout: this.layout, blockSize: this.blockSize, logitRows: rows, sigma }).logits;
+  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
+    const n = rows ? rows.length : batch * active;
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = rows ? rows[i] : i;
+      out[i] = Math.floor(r / active) * W + W - active + (r % active);
+    }
+    return this.model.forward({ ids: window, batch, seqLen: W, layout: this.layout, blockSize: this.blockSize, logitRows: out, sigma }).logits;
   }
   commit(): void {}
   dispose(): void {}
 }
 
 /**
- * Denoiser probabilities of the active positions: SUBS log-probs (float32, as the reference computes them), then
- * exp in float64 and the filters (spec 5.3: `forward(...).to(float64).exp()`, then nucleus).
+ * Denoiser probabilities of the active positions, row by row on demand: SUBS log-probs (float32, as the reference
+ * computes them), then exp in float64 and the filters (spec 5.3: `forward(...).to(float64).exp()`, then nucleus).
+ * Every row is a function of its own logits only, so a sampler asks the model for the rows it will use (`fetch`,
+ * one call) and a row first needed later (a reused p(x0)) is fetched with the same window and sigma.
  */
+export class LazyProbs {
+  readonly V: number;
+  /** model calls made (fetches) */
+  calls = 0;
+  private readonly x: Int32Array;
+  private readonly sigma?: ArrayLike<number>;
+  private readonly probs = new Map<number, Float64Array>();
+  private readonly logp = new Map<number, Float32Array>();
+  constructor(
+    private readonly wm: WindowModel,
+    window: Int32Array,
+    private readonly batch: number,
+    private readonly W: number,
+    private readonly active: number,
+    private readonly maskId: number,
+    private readonly filters: ProbFilters,
+    sigma?: ArrayLike<number>,
+  ) {
+    this.V = wm.model.config.vocabSize;
+    this.x = window.slice();
+    this.sigma = sigma && Array.from(sigma);
+  }
+
+  /** one model call for the rows not fetched yet (flat indices b * active + j) */
+  fetch(rows: ArrayLike<number>): void {
+    const need = Array.from(rows).filter((r) => !this.logp.has(r) && !this.probs.has(r)).sort((a, b) => a - b);
+    if (need.length === 0) return;
+    const V = this.V;
+    const logits = this.wm.logits(this.x, this.batch, this.W, this.active, this.sigma, need);
+    const xt = need.map((r) => this.x[Math.floor(r / this.active) * this.W + this.W - this.active + (r % this.active)]);
+    subsLogProbs(this.wm.model.backend, logits, need.length, V, xt, this.maskId);
+    need.forEach((r, i) => this.logp.set(r, logits.subarray(i * V, (i + 1) * V)));
+    this.calls++;
+  }
+
+  /** filtered probabilities of row r (computed once; do not modify) */
+  row(r: number): Float64Array {
+    let p = this.probs.get(r);
+    if (p) return p;
+    this.fetch([r]);
+    const l = this.logp.get(r)!;
+    p = new Float64Array(this.V);
+    for (let v = 0; v < p.length; v++) p[v] = Math.exp(l[v]);
+    applyFilters(p, 1, this.V, this.filters);
+    this.probs.set(r, p);
+    this.logp.delete(r);
+    return p;
+  }
+}
+
+/** All rows at once [batch][active][V] (one model call). */
 export function subsProbs(wm: WindowModel, window: Int32Array, batch: number, W: number, active: number, maskId: number, filters: ProbFilters, sigma?: ArrayLike<number>): Float64Array {
   const V = wm.model.config.vocabSize;
-  const logits = wm.logits(window, batch, W, active, sigma);
-  const xt = lastPositions(window, batch, W, active);
-  subsLogProbs(wm.model.backend, logits, batch * active, V, xt, maskId);
-  const p = new Float64Array(logits.length);
-  for (let i = 0; i < p.length; i++) p[i] = Math.exp(logits[i]);
-  return applyFilters(p, batch * active, V, filters);
+  const lp = new LazyProbs(wm, window, batch, W, active, maskId, filters, sigma);
+  const n = batch * active;
+  lp.fetch(Array.from({ length: n }, (_, r) => r));
+  const p = new Float64Array(n * V);
+  for (let r = 0; r < n; r++) p.set(lp.row(r), r * V);
+  return p;
 }

@@ -7,11 +7,15 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
+  AdamWArgs,
   AttentionArgs,
+  AttentionBackwardArgs,
   Backend,
   GatedResidualArgs,
+  GatedResidualBackwardArgs,
   GemmArgs,
   LayerNormArgs,
+  LayerNormBackwardArgs,
   RotaryArgs,
 } from './backend.js';
 
@@ -38,6 +42,19 @@ interface Addon {
   attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: F32, k: F32, v: F32,
     out: F32, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
     oBS: number, scale: number, spans: Int32Array, lse: Opt): void;
+  layerNormBackward(dout: F32, x: F32, stats: F32, rows: number, dim: number, w: F32, shift: Opt, scale: Opt,
+    modStride: number, rowsPerGroup: number, dx: F32, dw: F32, dshift: Opt, dscale: Opt): void;
+  gatedResidualBackward(dh: F32, y: F32, gate: Opt, rows: number, dim: number, gateStride: number,
+    rowsPerGroup: number, dy: F32, dgate: Opt): void;
+  geluTanhBackward(x: F32, dout: F32, dx: F32, n: number): void;
+  attentionBackward(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: F32, k: F32,
+    v: F32, out: F32, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
+    oBS: number, scale: number, spans: Int32Array, lse: F32, dout: F32, dq: F32, dk: F32, dv: F32): void;
+  embeddingBackward(dout: F32, ids: Int32Array, n: number, dim: number, dtable: F32): void;
+  adamw(p: F32, g: F32, m: F32, v: F32, n: number, lr: number, b1: number, b2: number, eps: number, wd: number,
+    step: number, gradScale: number): void;
+  emaUpdate(shadow: F32, param: F32, n: number, decay: number): void;
+  sumSquares(x: F32, n: number): number;
 }
 
 /** The package root: the nearest ancestor of this file holding package.json (works from src/ and dist/src/). */
@@ -93,5 +110,21 @@ export function createNativeBackend(): Backend {
       n.attention(a.batch, a.heads, a.headDim, a.qLen, a.kLen, a.q, a.k, a.v, a.out, a.qRowStride, a.kRowStride,
         a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride, a.outBatchStride, a.scale,
         a.spans, a.lse ?? null),
+    layerNormBackward: (l: LayerNormBackwardArgs) =>
+      n.layerNormBackward(l.dout, l.x, l.stats, l.rows, l.dim, l.weight, l.shift ?? null, l.scale ?? null,
+        l.modStride ?? 0, l.rowsPerGroup ?? l.rows, l.dx, l.dweight, l.dshift ?? null, l.dscale ?? null),
+    gatedResidualBackward: (g: GatedResidualBackwardArgs) =>
+      n.gatedResidualBackward(g.dh, g.y, g.gate, g.rows, g.dim, g.gateStride ?? 0, g.rowsPerGroup ?? g.rows, g.dy,
+        g.dgate),
+    geluTanhBackward: (x, dout, dx, len) => n.geluTanhBackward(x, dout, dx, len),
+    attentionBackward: (a: AttentionBackwardArgs) =>
+      n.attentionBackward(a.batch, a.heads, a.headDim, a.qLen, a.kLen, a.q, a.k, a.v, a.out, a.qRowStride,
+        a.kRowStride, a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride,
+        a.outBatchStride, a.scale, a.spans, a.lse, a.dout, a.dq, a.dk, a.dv),
+    embeddingBackward: (dout, ids, len, dim, dtable) => n.embeddingBackward(dout, ids, len, dim, dtable),
+    adamw: (o: AdamWArgs) =>
+      n.adamw(o.param, o.grad, o.m, o.v, o.n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, o.gradScale),
+    emaUpdate: (shadow, param, len, decay) => n.emaUpdate(shadow, param, len, decay),
+    sumSquares: (x, len) => n.sumSquares(x, len),
   };
 }

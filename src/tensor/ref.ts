@@ -3,11 +3,15 @@
  * Clarity over speed: simple loops, float64 accumulation. The oracle for the kernel tests; never used for real work.
  */
 import type {
+  AdamWArgs,
   AttentionArgs,
+  AttentionBackwardArgs,
   Backend,
   GatedResidualArgs,
+  GatedResidualBackwardArgs,
   GemmArgs,
   LayerNormArgs,
+  LayerNormBackwardArgs,
   RotaryArgs,
 } from './backend.js';
 
@@ -186,6 +190,170 @@ export class RefBackend implements Backend {
         }
       }
     }
+  }
+
+  // ---- training ----
+
+  layerNormBackward(l: LayerNormBackwardArgs): void {
+    const { dout, x, stats, rows, dim, weight, dx, dweight } = l;
+    // shift does not enter the gradient (out is affine in it)
+    const scale = l.scale ?? null;
+    const dshift = l.dshift ?? null;
+    const dscale = l.dscale ?? null;
+    const modStride = l.modStride ?? 0;
+    const rowsPerGroup = l.rowsPerGroup ?? rows;
+    const xhat = new Float64Array(dim);
+    const g = new Float64Array(dim); // d loss / d xhat
+    for (let r = 0; r < rows; r++) {
+      const o = r * dim;
+      const mean = stats[2 * r];
+      const rstd = stats[2 * r + 1];
+      const gOff = Math.floor(r / rowsPerGroup) * modStride;
+      let mg = 0;
+      let mgx = 0;
+      for (let j = 0; j < dim; j++) {
+        const dy = dout[o + j];
+        const xh = (x[o + j] - mean) * rstd;
+        const s1 = scale ? 1 + scale[gOff + j] : 1;
+        xhat[j] = xh;
+        g[j] = dy * weight[j] * s1;
+        dweight[j] += dy * xh * s1;
+        if (dshift) dshift[gOff + j] += dy;
+        if (dscale) dscale[gOff + j] += dy * xh * weight[j];
+        mg += g[j];
+        mgx += g[j] * xh;
+      }
+      mg /= dim;
+      mgx /= dim;
+      // dout is fully read above, so dx may alias it
+      for (let j = 0; j < dim; j++) dx[o + j] = rstd * (g[j] - mg - xhat[j] * mgx);
+    }
+  }
+
+  gatedResidualBackward(g: GatedResidualBackwardArgs): void {
+    const { dh, y, gate, rows, dim, dy, dgate } = g;
+    const gateStride = g.gateStride ?? 0;
+    const rowsPerGroup = g.rowsPerGroup ?? rows;
+    for (let r = 0; r < rows; r++) {
+      const o = r * dim;
+      const gOff = Math.floor(r / rowsPerGroup) * gateStride;
+      for (let j = 0; j < dim; j++) {
+        const d = dh[o + j];
+        if (gate) {
+          if (dgate) dgate[gOff + j] += d * y[o + j];
+          dy[o + j] = gate[gOff + j] * d;
+        } else {
+          dy[o + j] = d;
+        }
+      }
+    }
+  }
+
+  geluTanhBackward(x: Float32Array, dout: Float32Array, dx: Float32Array, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      const t = Math.tanh(GELU_C * (v + 0.044715 * v * v * v));
+      const du = GELU_C * (1 + 3 * 0.044715 * v * v);
+      dx[i] = dout[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du);
+    }
+  }
+
+  /**
+   * Exact backward over the allowed keys: P recomputed from the forward lse, D_i = dout_i . out_i,
+   * dS = P (dP - D_i); dq = scale dS k, dk = scale dS^T q, dv = P^T dout. dk/dv accumulate in float64.
+   */
+  attentionBackward(a: AttentionBackwardArgs): void {
+    const { batch, heads, headDim: d, kLen, q, k, v, out, dout, lse, dq, dk, dv, scale, spans } = a;
+    const dkAcc = new Float64Array(batch * heads * kLen * d);
+    const dvAcc = new Float64Array(batch * heads * kLen * d);
+    const dqAcc = new Float64Array(d);
+    for (let s = 0; s + 6 <= spans.length; s += 6) {
+      const [q0, q1, k0, k1, k2, k3] = spans.subarray(s, s + 6);
+      const keys: number[] = [];
+      for (let j = k0; j < k1; j++) keys.push(j);
+      for (let j = k2; j < k3; j++) keys.push(j);
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < heads; h++) {
+          const accBase = (b * heads + h) * kLen * d;
+          for (let i = q0; i < q1; i++) {
+            const qo = b * a.qBatchStride + i * a.qRowStride + h * d;
+            const oo = b * a.outBatchStride + i * a.outRowStride + h * d;
+            const L = lse[(b * heads + h) * a.qLen + i];
+            let D = 0;
+            for (let p = 0; p < d; p++) D += dout[oo + p] * out[oo + p];
+            dqAcc.fill(0);
+            for (const j of keys) {
+              const ko = b * a.kBatchStride + j * a.kRowStride + h * d;
+              const vo = b * a.vBatchStride + j * a.vRowStride + h * d;
+              let dot = 0;
+              let dP = 0;
+              for (let p = 0; p < d; p++) {
+                dot += q[qo + p] * k[ko + p];
+                dP += dout[oo + p] * v[vo + p];
+              }
+              const P = Math.exp(scale * dot - L);
+              const dS = P * (dP - D);
+              const ao = accBase + j * d;
+              for (let p = 0; p < d; p++) {
+                dvAcc[ao + p] += P * dout[oo + p];
+                dkAcc[ao + p] += scale * dS * q[qo + p];
+                dqAcc[p] += scale * dS * k[ko + p];
+              }
+            }
+            for (let p = 0; p < d; p++) dq[qo + p] = dqAcc[p];
+          }
+        }
+      }
+    }
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        for (let j = 0; j < kLen; j++) {
+          const ao = ((b * heads + h) * kLen + j) * d;
+          const ko = b * a.kBatchStride + j * a.kRowStride + h * d;
+          const vo = b * a.vBatchStride + j * a.vRowStride + h * d;
+          for (let p = 0; p < d; p++) {
+            dk[ko + p] = dkAcc[ao + p];
+            dv[vo + p] = dvAcc[ao + p];
+          }
+        }
+      }
+    }
+  }
+
+  embeddingBackward(dout: Float32Array, ids: Int32Array, n: number, dim: number, dtable: Float32Array): void {
+    // float32 adds in index order: the order native/wasm reproduce exactly
+    for (let i = 0; i < n; i++) {
+      const t = ids[i] * dim;
+      for (let j = 0; j < dim; j++) dtable[t + j] += dout[i * dim + j];
+    }
+  }
+
+  /** torch.optim.AdamW (foreach=False) in float64 per element, stored back as float32. */
+  adamw(o: AdamWArgs): void {
+    const { param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale } = o;
+    const bc1 = 1 - beta1 ** step;
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
+    const stepSize = lr / bc1;
+    for (let i = 0; i < n; i++) {
+      const g = grad[i] * gradScale;
+      let p = param[i] * (1 - lr * weightDecay);
+      const mi = beta1 * m[i] + (1 - beta1) * g;
+      const vi = beta2 * v[i] + (1 - beta2) * g * g;
+      p -= (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
+      m[i] = mi;
+      v[i] = vi;
+      param[i] = p;
+    }
+  }
+
+  emaUpdate(shadow: Float32Array, param: Float32Array, n: number, decay: number): void {
+    for (let i = 0; i < n; i++) shadow[i] -= (1 - decay) * (shadow[i] - param[i]);
+  }
+
+  sumSquares(x: Float32Array, n: number): number {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += x[i] * x[i];
+    return s;
   }
 }
 

@@ -14,11 +14,15 @@
  * Node-only modules are imported dynamically so that this file can be bundled for browsers.
  */
 import type {
+  AdamWArgs,
   AttentionArgs,
+  AttentionBackwardArgs,
   Backend,
   GatedResidualArgs,
+  GatedResidualBackwardArgs,
   GemmArgs,
   LayerNormArgs,
+  LayerNormBackwardArgs,
   RotaryArgs,
 } from './backend.js';
 
@@ -78,6 +82,19 @@ interface Exports {
   attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: Ptr, k: Ptr, v: Ptr,
     out: Ptr, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
     oBS: number, scale: number, spans: Ptr, nSpans: number, lse: Ptr): void;
+  layernorm_backward(dout: Ptr, x: Ptr, stats: Ptr, rows: number, dim: number, w: Ptr, shift: Ptr, scale: Ptr,
+    modStride: number, rowsPerGroup: number, dx: Ptr, dw: Ptr, dshift: Ptr, dscale: Ptr): void;
+  gated_residual_backward(dh: Ptr, y: Ptr, gate: Ptr, rows: number, dim: number, gateStride: number, rpg: number,
+    dy: Ptr, dgate: Ptr): void;
+  gelu_tanh_backward(x: Ptr, dout: Ptr, dx: Ptr, n: number): void;
+  attention_backward(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: Ptr, k: Ptr,
+    v: Ptr, out: Ptr, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
+    oBS: number, scale: number, spans: Ptr, nSpans: number, lse: Ptr, dout: Ptr, dq: Ptr, dk: Ptr, dv: Ptr): void;
+  embedding_backward(dout: Ptr, ids: Ptr, n: number, dim: number, dtable: Ptr): void;
+  adamw(p: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number, lr: number, b1: number, b2: number, eps: number, wd: number,
+    step: number, gradScale: number): void;
+  ema_update(shadow: Ptr, param: Ptr, n: number, decay: number): void;
+  sum_squares(x: Ptr, n: number): number;
 }
 
 /** Messages of the worker protocol (see wasm-worker.ts). */
@@ -367,6 +384,74 @@ class WasmBackendImpl implements WasmBackend {
       this.p(a.v), this.p(a.out, true), a.qRowStride, a.kRowStride, a.vRowStride, a.outRowStride, a.qBatchStride,
       a.kBatchStride, a.vBatchStride, a.outBatchStride, a.scale, this.p(a.spans), Math.floor(a.spans.length / 6),
       this.p(a.lse, true)));
+  }
+
+  /**
+   * Pointers for arrays that may be views of one buffer (packed dq/dk/dv, dx aliasing dout): foreign arrays that
+   * share a buffer are copied in (and back, if `out`) once, as the byte range covering them all, so their relative
+   * layout and any aliasing survive; separate copies would overwrite each other on the way back.
+   */
+  private ptrs(arrs: Float32Array[], out: boolean): Ptr[] {
+    const res: Ptr[] = new Array<Ptr>(arrs.length);
+    const groups = new Map<ArrayBufferLike, number[]>();
+    arrs.forEach((a, i) => {
+      if (this.bufs.has(a.buffer)) res[i] = this.p(a, out);
+      else groups.set(a.buffer, [...(groups.get(a.buffer) ?? []), i]);
+    });
+    for (const [buf, idx] of groups) {
+      const lo = Math.min(...idx.map((i) => arrs[i]!.byteOffset));
+      const hi = Math.max(...idx.map((i) => arrs[i]!.byteOffset + arrs[i]!.byteLength));
+      const base = this.p(new Float32Array(buf, lo, (hi - lo) / 4), out);
+      for (const i of idx) res[i] = base + arrs[i]!.byteOffset - lo;
+    }
+    return res;
+  }
+
+  layerNormBackward(l: LayerNormBackwardArgs): void {
+    this.call(() => {
+      const [dout, dx] = this.ptrs([l.dout, l.dx], true) as [Ptr, Ptr];
+      this.ex.layernorm_backward(dout, this.p(l.x), this.p(l.stats), l.rows, l.dim, this.p(l.weight),
+        this.p(l.shift), this.p(l.scale), l.modStride ?? 0, l.rowsPerGroup ?? l.rows, dx, this.p(l.dweight, true),
+        this.p(l.dshift, true), this.p(l.dscale, true));
+    });
+  }
+  gatedResidualBackward(g: GatedResidualBackwardArgs): void {
+    this.call(() => {
+      const [dh, dy] = this.ptrs([g.dh, g.dy], true) as [Ptr, Ptr];
+      this.ex.gated_residual_backward(dh, this.p(g.y), this.p(g.gate), g.rows, g.dim, g.gateStride ?? 0,
+        g.rowsPerGroup ?? g.rows, dy, this.p(g.dgate, true));
+    });
+  }
+  geluTanhBackward(x: Float32Array, dout: Float32Array, dx: Float32Array, n: number): void {
+    this.call(() => {
+      const [d, o] = this.ptrs([dout, dx], true) as [Ptr, Ptr];
+      this.ex.gelu_tanh_backward(this.p(x), d, o, n);
+    });
+  }
+  attentionBackward(a: AttentionBackwardArgs): void {
+    this.call(() => {
+      const [q, k, v] = this.ptrs([a.q, a.k, a.v], false) as [Ptr, Ptr, Ptr];
+      const [dq, dk, dv] = this.ptrs([a.dq, a.dk, a.dv], true) as [Ptr, Ptr, Ptr];
+      this.ex.attention_backward(a.batch, a.heads, a.headDim, a.qLen, a.kLen, q, k, v, this.p(a.out), a.qRowStride,
+        a.kRowStride, a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride,
+        a.outBatchStride, a.scale, this.p(a.spans), Math.floor(a.spans.length / 6), this.p(a.lse), this.p(a.dout),
+        dq, dk, dv);
+    });
+  }
+  embeddingBackward(dout: Float32Array, ids: Int32Array, n: number, dim: number, dtable: Float32Array): void {
+    this.call(() => this.ex.embedding_backward(this.p(dout), this.p(ids), n, dim, this.p(dtable, true)));
+  }
+  adamw(o: AdamWArgs): void {
+    this.call(() => this.ex.adamw(this.p(o.param, true), this.p(o.grad), this.p(o.m, true), this.p(o.v, true), o.n,
+      o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, o.gradScale));
+  }
+  emaUpdate(shadow: Float32Array, param: Float32Array, n: number, decay: number): void {
+    this.call(() => this.ex.ema_update(this.p(shadow, true), this.p(param), n, decay));
+  }
+  sumSquares(x: Float32Array, n: number): number {
+    let r = 0;
+    this.call(() => (r = this.ex.sum_squares(this.p(x), n)));
+    return r;
   }
 
   parallelSelfTest(n: number, grain: number): { out: Int32Array; hits: Int32Array } {
