@@ -6,6 +6,7 @@ import { runSample } from './sample.js';
 import { runEval } from './eval.js';
 import { runPrepare } from './prepare.js';
 import { runTrain } from './train.js';
+import { runPlot } from './plot.js';
 
 const USAGE = `bd3lm — Block Diffusion language models
 
@@ -26,11 +27,12 @@ Commands:
                            ('bd3lm prepare --help' for every flag)
   train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny] [--block-size 4] [--steps N] [--resume] ...
                            train with checkpoints that resume exactly (Ctrl-C saves and stops)
+  plot RUN_DIR... [--out FILE.svg]   loss, validation NELBO and clip-search variance curves as SVG
 
 Environment: BD3LM_BACKEND=native|wasm forces a backend; BD3LM_THREADS sets the thread count.
 `;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain };
+const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain, plot: runPlot };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

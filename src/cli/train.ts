@@ -12,7 +12,7 @@ import { UsageError, withUsage } from './args.js';
 
 export const TRAIN_USAGE =
   'bd3lm train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny|small|medium] [--block-size 4] ' +
-  '[--batch-size 8] [--accumulate 1] [--steps 1000] [--lr 3e-4] [--warmup 2500] [--lr-schedule constant|cosine] ' +
+  '[--hidden N --layers N --heads N --cond-dim N] [--batch-size 8] [--accumulate 1] [--steps 1000] [--lr 3e-4] [--warmup 2500] [--lr-schedule constant|cosine] ' +
   '[--grad-clip 1] [--ema 0.9999] [--dropout 0.1] [--weight-decay 0] [--seed 1] [--save-every 500] [--eval-every N] ' +
   '[--eval-batches 8] [--clip-widths 0.5,0.6,...] [--clip-delta 0.05] [--fix-clipping] [--resample] [--full-masking] ' +
   '[--init DIR] [--resume] [--backend native|wasm] [--log-every 10]';
@@ -40,7 +40,8 @@ export async function runTrain(args: string[]): Promise<number> {
       args,
       options: {
         algo: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' },
-        'block-size': { type: 'string' }, 'batch-size': { type: 'string' }, accumulate: { type: 'string' },
+        'block-size': { type: 'string' }, hidden: { type: 'string' }, layers: { type: 'string' }, heads: { type: 'string' },
+        'cond-dim': { type: 'string' }, 'batch-size': { type: 'string' }, accumulate: { type: 'string' },
         steps: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, 'lr-schedule': { type: 'string' },
         'grad-clip': { type: 'string' }, ema: { type: 'string' }, dropout: { type: 'string' }, 'weight-decay': { type: 'string' },
         seed: { type: 'string' }, 'save-every': { type: 'string' }, 'eval-every': { type: 'string' },
@@ -77,8 +78,14 @@ export async function runTrain(args: string[]): Promise<number> {
   const maxSteps = num(v.steps, '--steps', { int: true, min: 1 }) ?? 1000;
   const t0 = Date.now();
   let firstStep = -1;
+  const size = Object.fromEntries(
+    ([['hiddenDim', v.hidden, '--hidden'], ['nBlocks', v.layers, '--layers'], ['nHeads', v.heads, '--heads'], ['condDim', v['cond-dim'], '--cond-dim']] as const)
+      .filter(([, val]) => val !== undefined)
+      .map(([k, val, flag]) => [k, num(val, flag, { int: true, min: 1 })]),
+  );
   const opts: TrainOptions = {
     algo, data: v.data, out: v.out, backend, preset: v.preset as PresetName | undefined, blockSize,
+    size: Object.keys(size).length ? size : undefined,
     batchSize: num(v['batch-size'], '--batch-size', { int: true, min: 1 }),
     accumulate: num(v.accumulate, '--accumulate', { int: true, min: 1 }),
     maxSteps, lr: num(v.lr, '--lr', { gt: 0 }), warmup: num(v.warmup, '--warmup', { int: true, min: 0 }),

@@ -31,6 +31,8 @@ export interface TrainOptions {
   out: string;
   backend: Backend;
   preset?: PresetName;
+  /** overrides of the preset's shape (hidden size, layers, heads, conditioning width) */
+  size?: Partial<Pick<ModelConfig, 'hiddenDim' | 'nBlocks' | 'nHeads' | 'condDim'>>;
   /** bd3lm block size L' (default 4) */
   blockSize?: number;
   batchSize?: number;
@@ -77,10 +79,13 @@ export interface TrainResult {
 export class TrainingError extends Error {}
 
 /** Options that fix the architecture and data: a resumed run must be started with the same. */
-const IDENTITY_KEYS = ['algo', 'preset', 'blockSize', 'batchSize', 'accumulate', 'seed', 'data'] as const;
+const IDENTITY_KEYS = ['algo', 'preset', 'size', 'blockSize', 'batchSize', 'accumulate', 'seed', 'data'] as const;
 
 function modelConfigFor(o: TrainOptions, L: number, vocabSize: number): ModelConfig {
-  const base = { ...PRESETS[o.preset ?? 'tiny'], modelLength: L, vocabSize };
+  const base = { ...PRESETS[o.preset ?? 'tiny'], ...o.size, modelLength: L, vocabSize };
+  if (base.hiddenDim % base.nHeads !== 0 || (base.hiddenDim / base.nHeads) % 2 !== 0) {
+    throw new TrainingError(`hidden size ${base.hiddenDim} must split into ${base.nHeads} heads of an even size`);
+  }
   if (o.algo === 'ar') return withModelType(base, 'ar');
   if (o.algo === 'mdlm') return withModelType(base, 'mdlm');
   if (o.algo === 'sedd') return { ...withModelType(base, 'mdlm'), timeConditioning: true };

@@ -1,0 +1,77 @@
+/**
+ * `bd3lm plot RUN...`: an SVG of training curves from RUN/metrics.jsonl — training loss (raw and smoothed) with the
+ * validation NELBO, and the variance of the NELBO estimator per clip interval from the clip search (spec 4.10).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderSvg, type Panel, type Series } from '../eval/plot-svg.js';
+import { UsageError, withUsage } from './args.js';
+
+const USAGE = 'bd3lm plot RUN_DIR... [--out FILE.svg] [--smooth 0.9]';
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
+
+interface Metric {
+  step: number;
+  loss?: number;
+  valid_nelbo?: number;
+  clip_search?: { epsMin: number; epsMax: number; variance: number }[];
+}
+
+function readMetrics(run: string): Metric[] {
+  const file = fs.existsSync(run) && fs.statSync(run).isFile() ? run : path.join(run, 'metrics.jsonl');
+  if (!fs.existsSync(file)) throw new Error(`${file}: no metrics log`);
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l, i) => {
+    try {
+      return JSON.parse(l) as Metric;
+    } catch {
+      throw new Error(`${file}:${i + 1}: not JSON`);
+    }
+  });
+}
+
+export function plotRuns(runs: string[], smooth: number): string {
+  const loss: Series[] = [];
+  const variance: Series[] = [];
+  runs.forEach((run, i) => {
+    const name = path.basename(run.replace(/\/metrics\.jsonl$/, '').replace(/\/+$/, ''));
+    const color = COLORS[i % COLORS.length];
+    const m = readMetrics(run);
+    const raw = m.filter((x) => typeof x.loss === 'number').map((x) => [x.step, x.loss!] as [number, number]);
+    let ema = raw.length ? raw[0][1] : 0;
+    const smoothed = raw.map(([s, v]) => [s, (ema = smooth * ema + (1 - smooth) * v)] as [number, number]);
+    if (runs.length === 1) loss.push({ name: `${name} loss`, points: raw, color: '#bbb' });
+    loss.push({ name: `${name} loss (smoothed)`, points: smoothed, color });
+    const valid = m.filter((x) => typeof x.valid_nelbo === 'number').map((x) => [x.step, x.valid_nelbo!] as [number, number]);
+    if (valid.length) loss.push({ name: `${name} valid NELBO`, points: valid, color, dots: true });
+    const searches = m.filter((x) => x.clip_search);
+    if (searches.length) {
+      const last = searches[searches.length - 1].clip_search!;
+      last.forEach((c, k) => {
+        if (k > 6) return;
+        variance.push({
+          name: `${runs.length > 1 ? name + ' ' : ''}U[${+c.epsMin.toFixed(3)}, ${+c.epsMax.toFixed(3)}]`,
+          points: searches.map((x) => [x.step, x.clip_search![k]?.variance ?? NaN] as [number, number]),
+          color: COLORS[(i + k) % COLORS.length],
+        });
+      });
+    }
+  });
+  const panels: Panel[] = [{ title: 'Training loss', xLabel: 'step', yLabel: 'loss (nats/token)', series: loss }];
+  if (variance.length) panels.push({ title: 'Variance of the NELBO estimator per clip interval', xLabel: 'step', yLabel: 'variance', series: variance, logY: true });
+  return renderSvg(panels);
+}
+
+export async function runPlot(args: string[]): Promise<number> {
+  const { values, positionals } = withUsage(USAGE, () =>
+    parseArgs({ args, options: { out: { type: 'string' }, smooth: { type: 'string' } }, allowPositionals: true, strict: true }),
+  );
+  if (positionals.length === 0) throw new UsageError(`expected at least one run folder\nusage: ${USAGE}`);
+  const smooth = values.smooth === undefined ? 0.9 : Number(values.smooth);
+  if (!(smooth >= 0 && smooth < 1)) throw new UsageError(`--smooth must be in [0, 1), got '${values.smooth}'\nusage: ${USAGE}`);
+  const svg = plotRuns(positionals, smooth);
+  const out = values.out ?? path.join(positionals[0], 'curves.svg');
+  fs.writeFileSync(out, svg);
+  process.stdout.write(`${out}\n`);
+  return 0;
+}

@@ -1,0 +1,101 @@
+/** Likelihood evaluation, the gradient-variance estimator, and the train / eval / plot commands end to end. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RefBackend } from '../src/tensor/ref.js';
+import { Rng } from '../src/tensor/rng.js';
+import { perplexity } from '../src/eval/ppl.js';
+import { gradientVariance } from '../src/eval/variance.js';
+import { Grads } from '../src/training/grads.js';
+import { lossAndGrads } from '../src/training/objective.js';
+import { randomModel } from './model-helpers.js';
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+test('eval ppl: the AR perplexity is exp of the brute-force mean NLL of positions 1..L-1', () => {
+  const be = new RefBackend();
+  const model = randomModel(be, { modelType: 'ar', causal: true, adaln: false, crossAttn: false, blockSize: 1 });
+  const { vocabSize: V, modelLength: L } = model.config;
+  const rng = new Rng(4);
+  const ids = Int32Array.from({ length: 2 * L }, () => Math.floor(rng.uniform() * (V - 1)));
+  const r = perplexity(model, [{ ids, rows: 2 }]);
+  let nll = 0;
+  for (let b = 0; b < 2; b++) {
+    const lg = model.forward({ ids: ids.subarray(b * L, (b + 1) * L), batch: 1, seqLen: L, layout: 'causal' }).logits;
+    for (let i = 0; i < L - 1; i++) {
+      const row = Array.from(lg.subarray(i * V, (i + 1) * V));
+      row[V - 1] = -1e6; // the mask id is never predicted
+      const m = Math.max(...row);
+      const lse = m + Math.log(row.reduce((s, x) => s + Math.exp(x - m), 0));
+      nll += lse - row[ids[b * L + i + 1]];
+    }
+  }
+  nll /= 2 * (L - 1);
+  assert.equal(r.algo, 'ar');
+  assert.equal(r.bound, false);
+  assert.equal(r.tokens, 2 * (L - 1));
+  assert.ok(Math.abs(r.nll - nll) < 1e-5 * nll, `${r.nll} vs ${nll}`);
+  assert.ok(Math.abs(r.ppl - Math.exp(nll)) < 1e-4 * Math.exp(nll));
+});
+
+test('eval variance: two batches give half the squared distance of their gradients (eq. 10)', () => {
+  const be = new RefBackend();
+  const model = randomModel(be, { blockSize: 4 });
+  const { vocabSize: V, modelLength: L } = model.config;
+  const rng = new Rng(5);
+  const batches = [0, 1].map(() => ({ ids: Int32Array.from({ length: 2 * L }, () => Math.floor(rng.uniform() * (V - 1))), rows: 2 }));
+  const r = gradientVariance(model, batches, { seed: 9 });
+  // brute force with the same random stream
+  const draw = new Rng(9);
+  const gs = batches.map((b) => {
+    const g = new Grads(model);
+    lossAndGrads(model, g, { x0: b.ids, B: 2, L }, { algo: 'bd3lm', blockSize: 4, epsMin: 1e-3, epsMax: 1, antithetic: true, dropout: 0, random: () => draw.uniform() });
+    return g;
+  });
+  let d2 = 0;
+  for (const [k, a] of gs[0].tensors) {
+    const b = gs[1].tensors.get(k)!;
+    for (let i = 0; i < a.length; i++) d2 += (a[i] - b[i]) ** 2;
+  }
+  assert.ok(Math.abs(r.grad_variance - d2 / 2) <= 1e-4 * (d2 / 2), `${r.grad_variance} vs ${d2 / 2}`);
+});
+
+test('cli: prepare, train, eval ppl, eval variance and plot on a small byte corpus', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-cli-train-'));
+  fs.writeFileSync(path.join(dir, 'c.txt'), Array.from({ length: 300 }, (_, i) => `And it came to pass on day ${i} that the text went on.`).join('\n'));
+  const data = path.join(dir, 'data');
+  assert.equal(run('prepare', '--tokenizer', 'bytes', '--length', '32', '--split-lines', '--valid-docs', '30', '--out', data, '-q', path.join(dir, 'c.txt')).status, 0);
+  const out = path.join(dir, 'run');
+  const t = run('train', '--algo', 'bd3lm', '--block-size', '4', '--hidden', '32', '--layers', '2', '--heads', '2', '--cond-dim', '16',
+    '--data', data, '--out', out, '--steps', '3', '--batch-size', '2', '--warmup', '1', '--eval-every', '3', '--eval-batches', '2', '--clip-widths', '0.5');
+  assert.equal(t.status, 0, t.stderr);
+  assert.equal(JSON.parse(t.stdout).step, 3);
+  assert.match(t.stderr, /valid step 3: nelbo/);
+  const e = run('eval', 'ppl', '--model', out, '--data', data, '--batch-size', '4', '--max-batches', '2');
+  assert.equal(e.status, 0, e.stderr);
+  const rep = JSON.parse(e.stdout);
+  assert.equal(rep.algo, 'bd3lm');
+  assert.equal(rep.bound, true);
+  assert.equal(rep.tokens, rep.sequences * 31);
+  assert.ok(rep.ppl > 1 && Number.isFinite(rep.ppl));
+  const v = run('eval', 'variance', '--model', out, '--data', data, '--batches', '2', '--batch-size', '2');
+  assert.equal(v.status, 0, v.stderr);
+  assert.ok(JSON.parse(v.stdout).grad_variance >= 0);
+  const p = run('plot', out);
+  assert.equal(p.status, 0, p.stderr);
+  const svg = fs.readFileSync(path.join(out, 'curves.svg'), 'utf8');
+  assert.match(svg, /^<svg/);
+  assert.match(svg, /Training loss/);
+  assert.match(svg, /Variance of the NELBO estimator/);
+  // bad input
+  assert.equal(run('train', '--algo', 'gpt', '--data', data, '--out', out).status, 2);
+  assert.equal(run('train', '--algo', 'bd3lm', '--data', data, '--out', path.join(dir, 'x'), '--steps', 'many').status, 2);
+  assert.equal(run('train', '--algo', 'bd3lm', '--data', data, '--out', out, '--steps', '3').status, 1); // exists: needs --resume
+  assert.equal(run('eval', 'ppl', '--model', out).status, 2);
+  assert.equal(run('plot').status, 2);
+});
