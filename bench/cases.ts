@@ -6,6 +6,11 @@ import { DiT } from '../src/model/dit.js';
 import { Rng } from '../src/tensor/rng.js';
 import { generate, type SamplerName } from '../src/sampling/generate.js';
 import { loadGpt2Tokenizer } from '../src/data/gpt2.js';
+import { expectedParams } from '../src/model/params.js';
+import { Grads } from '../src/training/grads.js';
+import { lossAndGrads } from '../src/training/objective.js';
+import { AdamW, clipFactor } from '../src/training/optimizer.js';
+import { Ema } from '../src/training/ema.js';
 
 export interface BenchCase {
   id: string;
@@ -32,6 +37,7 @@ export const CASES: BenchCase[] = [
   // the project's own C sgemm inside the native addon (BD3LM_SGEMM=own), against OpenBLAS above
   ...SGEMM_SHAPES.map(([m, k, n]) => ({ id: `sgemm:native-own:${m}x${k}x${n}`, bench: 'sgemm', backend: 'native' as const })),
   ...BACKENDS.flatMap((b) => (['tiny', 'small'] as const).map((p) => ({ id: `forward:${b}:${p}:1024`, bench: 'forward', backend: b }))),
+  ...([['tiny', 128, 8], ['tiny', 1024, 1], ['small', 1024, 1]] as const).map(([p, L, B]) => ({ id: `train:native:${p}:${L}:${B}`, bench: 'train', backend: 'native' as const })),
   ...SAMPLE_CASES.map(([p, bs, s, B]) => ({ id: `sample:native:${p}:${bs}:${s}:${B}`, bench: 'sample', backend: 'native' as const })),
 ];
 
@@ -83,6 +89,28 @@ function benchForward(be: Backend, preset: PresetName, L: number) {
   };
 }
 
+/** One optimizer step as the reference's figure: vectorised BD3-LM loss, forward + backward + clip + AdamW (+ EMA). */
+function benchTrain(be: Backend, preset: PresetName, L: number, B: number) {
+  const cfg = { ...PRESETS[preset], modelLength: L, blockSize: 16 };
+  const tensors = initTensors(cfg, 1, 'random', (n) => be.alloc(n));
+  const model = new DiT(cfg, tensors, be);
+  const params = expectedParams(cfg).filter((q) => q.kind === 'param').map((q) => ({ name: q.name, data: tensors.get(q.name)! }));
+  const grads = new Grads(model);
+  const opt = new AdamW(be, params);
+  const ema = new Ema(be, params);
+  const rng = new Rng(3);
+  const x0 = Int32Array.from({ length: B * L }, () => Math.floor(rng.uniform() * (cfg.vocabSize - 1)));
+  const step = () => {
+    grads.zero();
+    lossAndGrads(model, grads, { x0, B, L }, { algo: 'bd3lm', blockSize: 16, dropout: 0.1, random: () => rng.uniform() });
+    const { scale } = clipFactor(be, grads.tensors.values(), 1);
+    opt.update(grads.tensors, 3e-4, scale);
+    ema.update();
+  };
+  const s = bestOf(2, step);
+  return { preset, L, B, block_size: 16, algo: 'bd3lm', tokens_per_s: +((B * L) / s).toFixed(1), step_s: +s.toFixed(3), peak_rss_mb: peakRssMb() };
+}
+
 async function benchSample(be: Backend, preset: PresetName, bs: number, sampler: SamplerName, batch: number) {
   const cfg = { ...PRESETS[preset], blockSize: bs };
   const model = new DiT(cfg, initTensors(cfg, 1, 'random', (n) => be.alloc(n)), be);
@@ -113,6 +141,7 @@ export async function runCase(id: string): Promise<Record<string, unknown>> {
     return { ...head, ...benchSgemm(be, m, k, n) };
   }
   if (bench === 'forward') return { ...head, ...benchForward(be, rest[0] as PresetName, Number(rest[1])) };
+  if (bench === 'train') return { ...head, ...benchTrain(be, rest[0] as PresetName, Number(rest[1]), Number(rest[2])) };
   if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]))) };
   throw new Error(`unknown bench case ${id}`);
 }

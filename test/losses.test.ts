@@ -11,6 +11,7 @@ import { loadCheckpoint } from '../src/model/checkpoint.js';
 import { DiT } from '../src/model/dit.js';
 import { readNpy, npyToInt32, npyToFloat32 } from '../src/model/npy.js';
 import { seddRowLoss, subsRowLoss } from '../src/diffusion/losses.js';
+import { RefBackend } from '../src/tensor/ref.js';
 import { sampleBlockTimes, timesPerToken } from '../src/diffusion/tsample.js';
 import { resampleBounds, sampleXt } from '../src/diffusion/qxt.js';
 import { clipCandidates, ClipSearch, unbiasedVariance } from '../src/diffusion/clip-search.js';
@@ -67,9 +68,9 @@ test('losses: SUBS / AR row loss and its logit gradient match float64 finite dif
   const targets = [2, 0, 9];
   const w = [-1 / 0.3, -1, -1 / 0.9];
   const coef = [0.5, 0.25, 1];
-  const loss = subsRowLoss(Float32Array.from(z), n, V, V - 1, targets, w);
+  const loss = subsRowLoss(new RefBackend(), Float32Array.from(z), n, V, V - 1, targets, w);
   const g = Float32Array.from(z);
-  subsRowLoss(g, n, V, V - 1, targets, w, coef);
+  subsRowLoss(new RefBackend(), g, n, V, V - 1, targets, w, coef);
   for (let r = 0; r < n; r++) {
     const row = z.subarray(r * V, (r + 1) * V);
     assert.ok(Math.abs(loss[r] - subsRef(row, V - 1, targets[r], w[r])) < 1e-5);

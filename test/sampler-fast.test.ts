@@ -77,6 +77,13 @@ test('categorical row: skipping p = 0 entries gives the full race (ties, NaN, ze
       assert.equal(sampleRow(row, u, V), full(row, u));
     }
   }
+  // many small rows: near-equal probabilities and noise around the 0.99 / 0.5 switches
+  for (let rep = 0; rep < 3000; rep++) {
+    const V = 2 + Math.floor(rng.uniform() * 40);
+    const p = Float64Array.from({ length: V }, () => (rng.uniform() < 0.2 ? 0 : 0.5 + rng.uniform() * 1e-6 * (rep % 3)));
+    const u = Float64Array.from({ length: V }, () => [rng.uniform(), 0.99, 0.98 + rng.uniform() * 0.02, 1 - 2 ** -53, 0][Math.floor(rng.uniform() * 5)]);
+    assert.equal(sampleRow(p, u, V), full(p, u), `small row ${rep}`);
+  }
   const u = Float64Array.from([0.5, 0.5, 0.5, 0.5]);
   for (const p of [[NaN, Infinity, NaN, 0], [0, 0, 0, 0], [0, 5e-324, 0, 0], [Infinity, NaN, -Infinity, 0], [-1, -2, 0, -0]]) {
     assert.equal(sampleRow(Float64Array.from(p), u, 4), full(Float64Array.from(p), u), `row ${p}`);

@@ -4,6 +4,7 @@
  * gradient) or every shifted target (AR). Row sums are float64; per-row values are rounded to float32 like the
  * reference's tensors.
  */
+import type { Backend } from '../tensor/backend.js';
 import { NEG_INF } from './subs.js';
 
 const f32 = Math.fround;
@@ -11,28 +12,26 @@ const f32 = Math.fround;
 /**
  * SUBS / AR cross-entropy (spec 4.4, 4.5, 2.6): loss_r = w_r * log softmax(z_r with z[mask] += -1e6)[target_r].
  * With `gradCoef`, the logits are overwritten by d(sum_r gradCoef_r * loss_r)/dz = gradCoef_r w_r (onehot - softmax).
+ * The row reductions (logsumexp, softmax) run in the backend's kernels: this is 50k-wide work per row.
  */
 export function subsRowLoss(
-  logits: Float32Array, n: number, V: number, maskId: number, targets: ArrayLike<number>, weights: ArrayLike<number>,
+  backend: Backend, logits: Float32Array, n: number, V: number, maskId: number, targets: ArrayLike<number>, weights: ArrayLike<number>,
   gradCoef?: ArrayLike<number>,
 ): Float32Array {
   check(logits, n, V, targets);
   const loss = new Float32Array(n);
-  for (let r = 0; r < n; r++) {
-    const o = r * V;
-    const z = logits.subarray(o, o + V);
-    z[maskId] = f32(z[maskId] + NEG_INF);
-    let mx = -Infinity;
-    for (let v = 0; v < V; v++) if (z[v] > mx) mx = z[v];
-    let s = 0;
-    for (let v = 0; v < V; v++) s += Math.exp(z[v] - mx);
-    const lse = mx + Math.log(s);
-    const tgt = targets[r];
-    loss[r] = f32(weights[r] * f32(z[tgt] - lse));
-    if (gradCoef) {
+  if (n === 0) return loss;
+  for (let r = 0; r < n; r++) logits[r * V + maskId] = f32(logits[r * V + maskId] + NEG_INF);
+  const lse = new Float32Array(n);
+  backend.logsumexp(logits, lse, n, V);
+  for (let r = 0; r < n; r++) loss[r] = f32(weights[r] * f32(logits[r * V + targets[r]] - lse[r]));
+  if (gradCoef) {
+    backend.softmax(logits, logits, n, V);
+    for (let r = 0; r < n; r++) {
       const c = gradCoef[r] * weights[r];
-      for (let v = 0; v < V; v++) z[v] = -c * Math.exp(z[v] - lse);
-      z[tgt] += c;
+      const z = logits.subarray(r * V, (r + 1) * V);
+      for (let v = 0; v < V; v++) z[v] *= -c;
+      z[targets[r]] += c;
     }
   }
   return loss;

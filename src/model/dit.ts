@@ -242,13 +242,13 @@ export class DiT {
 
   /**
    * Final adaLN + LayerNorm + linear for the rows `src` of h (row indices into h); `stride` rows of h per batch
-   * item select each row's modulation. Returns [src.length][V].
+   * item select each row's modulation. Returns [src.length][V]: a copy, or with `copy: false` a workspace view that
+   * the next head() call overwrites (the training path, which turns it into dlogits in place).
    */
-  head(h: Float32Array, src: Int32Array, stride: number, mod: Modulation | null): Float32Array {
+  head(h: Float32Array, src: Int32Array, stride: number, mod: Modulation | null, opts: { copy?: boolean } = {}): Float32Array {
     const { hiddenDim: D, vocabSize: V } = this.config;
     const n = src.length;
-    const logits = new Float32Array(n * V);
-    if (n === 0) return logits;
+    if (n === 0) return new Float32Array(0);
     const g = this.ws.get('head_in', n * D);
     for (let r = 0; r < n; r++) g.set(h.subarray(src[r] * D, src[r] * D + D), r * D);
     const u = this.ws.get('head_u', n * D);
@@ -265,8 +265,8 @@ export class DiT {
     }
     const out = this.ws.get('logits', n * V);
     this.backend.sgemm({ m: n, n: V, k: D, a: u, lda: D, b: this.weights.outW, ldb: D, transB: true, c: out, ldc: V, bias: this.weights.outB });
-    logits.set(out);
-    return logits;
+    // callers keep logits across model calls unless they say otherwise; the view is valid until the next head()
+    return opts.copy === false ? out : out.slice();
   }
 
   private outputRows(h: Float32Array, B: number, S: number, outLen: number): Float32Array {

@@ -20,21 +20,28 @@ function raceFull(p: ArrayLike<number>, u: ArrayLike<number>, o: number, V: numb
 
 /**
  * One token from row `o / V` of probs with noise u (same offset). argmax follows torch: the first maximum wins and a
- * NaN counts as the maximum (the first NaN wins). Entries with p = 0 and u < 0.5 score exactly ±0 (the
- * denominator is > 0.69), so their log is skipped; when the best score found is > 0 they can neither win nor be
- * NaN, and the result is the full race's. Otherwise (all-zero rows, underflow, NaN) the full race runs.
+ * NaN counts as the maximum (the first NaN wins). Most logs are skipped, never changing the result:
+ * - the denominator 1e-10 - ln(u + 1e-10) is >= 1 - u (ln x <= x - 1), so once a score `best` > 0 is known an
+ *   entry with p < best (1 - u) cannot beat it (a 1e-9 margin covers rounding; u <= 0.99 keeps the denominator
+ *   away from cancellation, and it is never 0 there, so such an entry is never NaN);
+ * - p = 0 with u < 0.5 scores exactly ±0.
+ * If no score > 0 was seen (all-zero rows, underflow, negative or NaN rows) the full race decides.
  */
 export function sampleRow(p: ArrayLike<number>, u: ArrayLike<number>, V: number, o = 0): number {
   let best = -Infinity;
+  let thr = -Infinity;
   let arg = -1;
   for (let v = 0; v < V; v++) {
     const pv = p[o + v];
-    if (pv === 0 && u[o + v] < 0.5) continue;
-    const s = pv / (1e-10 - Math.log(u[o + v] + 1e-10));
+    const uv = u[o + v];
+    if (uv <= 0.99 && pv < thr * (1 - uv)) continue;
+    if (pv === 0 && uv < 0.5) continue;
+    const s = pv / (1e-10 - Math.log(uv + 1e-10));
     if (Number.isNaN(s)) return v;
     if (s > best) {
       best = s;
       arg = v;
+      if (s > 0) thr = s * (1 - 1e-9);
     }
   }
   return best > 0 ? arg : raceFull(p, u, o, V);

@@ -26,14 +26,9 @@ function negSin(model: DiT): Float32Array {
   return t;
 }
 
-/** out[j] += sum over rows of x[r][j] (bias gradients) */
-function addColSums(x: Float32Array, rows: number, cols: number, out: Float32Array): void {
-  const acc = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let j = 0; j < cols; j++) acc[j] += x[o + j];
-  }
-  for (let j = 0; j < cols; j++) out[j] += acc[j];
+/** out[j] += sum over rows of x[r][j] (bias gradients), as ones[1][rows] x X through sgemm (one pass, in C) */
+function addColSums(be: Backend, ones: Float32Array, x: Float32Array, rows: number, cols: number, out: Float32Array): void {
+  be.sgemm({ m: 1, n: cols, k: rows, a: ones, lda: rows, b: x, ldb: cols, beta: 1, c: out, ldc: cols });
 }
 
 function applyKeep(dy: Float32Array, keep: Uint8Array | undefined, p: number): void {
@@ -92,7 +87,7 @@ function headBackward(model: DiT, ws: TrainScratch, acts: TrainActivations, dlog
     be.layerNorm({ x: x.subarray(r0 * D, r1 * D), out: u.subarray(r0 * D, r1 * D), rows: r1 - r0, dim: D, weight: w.normFinal, shift: fm, scale: fm ? fm.subarray(D) : null, stats: st.subarray(2 * r0, 2 * r1) }),
   );
   be.sgemm({ transA: true, m: V, n: D, k: n, a: dlogits, lda: V, b: u, ldb: D, beta: 1, c: g.outW, ldc: D });
-  addColSums(dlogits, n, V, g.outB);
+  addColSums(be, ws.ones(n), dlogits, n, V, g.outB);
   be.sgemm({ m: n, n: D, k: V, a: dlogits, lda: V, b: w.outW, ldb: D, c: du, ldc: D });
   lnRows((r0, r1, fm, dfm) =>
     be.layerNormBackward({
@@ -150,11 +145,11 @@ function blockBackward(
   const act = ws.get('bb_act', Rn * 4 * D);
   be.geluTanh(a.f, act, Rn * 4 * D);
   be.sgemm({ transA: true, m: D, n: 4 * D, k: Rn, a: dy, lda: D, b: act, ldb: 4 * D, beta: 1, c: gw.w2, ldc: 4 * D });
-  addColSums(dy, Rn, D, gw.b2);
+  addColSums(be, ws.ones(Rn), dy, Rn, D, gw.b2);
   be.sgemm({ m: Rn, n: 4 * D, k: D, a: dy, lda: D, b: w.w2, ldb: 4 * D, c: act, ldc: 4 * D });
   be.geluTanhBackward(a.f, act, act, Rn * 4 * D);
   be.sgemm({ transA: true, m: 4 * D, n: D, k: Rn, a: act, lda: 4 * D, b: u, ldb: D, beta: 1, c: gw.w1, ldc: D });
-  addColSums(act, Rn, 4 * D, gw.b1);
+  addColSums(be, ws.ones(Rn), act, Rn, 4 * D, gw.b1);
   const du = ws.get('bb_du', R * D);
   be.sgemm({ m: Rn, n: D, k: 4 * D, a: act, lda: 4 * D, b: w.w1, ldb: D, c: du, ldc: D });
   be.layerNormBackward({

@@ -27,9 +27,18 @@ export class TrainScratch extends Workspace {
     }
     return b.subarray(0, n);
   }
+  private onesBuf: Float32Array | null = null;
+  /** n ones (the left operand that turns column sums into an sgemm) */
+  ones(n: number): Float32Array {
+    if (!this.onesBuf || this.onesBuf.length < n) {
+      this.onesBuf = this.get('ones', Math.max(n, 1)).fill(1);
+    }
+    return this.onesBuf.subarray(0, n);
+  }
   override dispose(): void {
     super.dispose();
     this.byteBufs.clear();
+    this.onesBuf = null;
   }
 }
 
@@ -190,7 +199,7 @@ export function trainForward(model: DiT, req: TrainForwardRequest): { logits: Fl
     headIn = ws.get('headIn', src.length * D);
     for (let r = 0; r < src.length; r++) headIn.set(out.subarray(src[r] * D, src[r] * D + D), r * D);
   }
-  const logits = model.head(out, src, rowsPerItem, mod);
+  const logits = model.head(out, src, rowsPerItem, mod, { copy: false });
   const acts: TrainActivations | null = req.save
     ? { B, S, outLen, posPeriod, ids, spans, xtSpans, mod, sigmas, layers, headIn, src, rowsPerItem, dropoutP: drop ? drop.p : 0 }
     : null;

@@ -174,7 +174,7 @@ function run(model: DiT, batch: Batch, o: LossOptions, training: boolean, grads:
     const sig = pr.tRow.map((t) => sigmaFromP(t));
     rowLoss = seddRowLoss(logits, n, V, maskId, pr.targets, sig, pr.tRow, coef);
   } else {
-    rowLoss = subsRowLoss(logits, n, V, maskId, pr.targets, pr.weights, coef);
+    rowLoss = subsRowLoss(model.backend, logits, n, V, maskId, pr.targets, pr.weights, coef);
   }
   const nll = new Float32Array(B * pr.outLen);
   let sum = 0;
