@@ -225,3 +225,22 @@ test('forward: clear errors for bad input', () => {
   cache.step([1, 2, 3, 4], { store: true });
   assert.throws(() => cache.step([1, 2, 3, 4, 5, 6, 7, 8]), /overflow/);
 });
+
+test('KV cache: per-item logit rows equal the same rows of the full block output', () => {
+  const { backend } = backends[0];
+  const model = randomModel(backend!, { blockSize: 4 });
+  const V = model.config.vocabSize;
+  const ids = randomTokens(new Rng(12), 12, V, V - 1, 0.5);
+  const run = (opts: Parameters<KVCache['step']>[1]) => {
+    const c = new KVCache(model, 3, 4, 16);
+    c.step([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], { store: true, logitPositions: 'none' });
+    const out = c.step(ids, opts);
+    c.dispose();
+    return out;
+  };
+  const all = run({});
+  const rows = [1, 4, 6, 7, 11];
+  const some = run({ logitRows: rows });
+  rows.forEach((r, i) => assert.ok(maxAbsDiff(some.subarray(i * V, (i + 1) * V), all.subarray(r * V, (r + 1) * V)) <= 1e-5 * maxAbs(all)));
+  assert.throws(() => run({ logitRows: [12] }), /outside 0\.\.11/);
+});

@@ -45,9 +45,10 @@ export class KVCache {
   /**
    * Runs the L' = ids.length / batch new tokens against the cache (no mask: a noised block sees itself and every
    * cached clean block). Returns raw logits [batch][n][V] for the new positions listed in `logitPositions`
-   * (indices within the block; default all). With `store`, the block's keys/values are kept for later blocks.
+   * (indices within the block, the same for every item; default all), or [rows.length][V] for `logitRows` (flat
+   * indices b * n + i, each item its own positions). With `store`, the block's keys/values are kept for later blocks.
    */
-  step(ids: ArrayLike<number>, opts: { store?: boolean; logitPositions?: ArrayLike<number> | 'none'; sigma?: ArrayLike<number> } = {}): Float32Array {
+  step(ids: ArrayLike<number>, opts: { store?: boolean; logitPositions?: ArrayLike<number> | 'none'; logitRows?: ArrayLike<number>; sigma?: ArrayLike<number> } = {}): Float32Array {
     const model = this.model;
     const { hiddenDim: D, nHeads: H, nBlocks } = model.config;
     const B = this.batch;
@@ -95,7 +96,11 @@ export class KVCache {
     };
     for (let l = 0; l < nBlocks; l++) model.block(l, h, R, mod, perRow, attend);
     let logits: Float32Array = new Float32Array(0);
-    if (opts.logitPositions !== 'none') {
+    if (opts.logitRows) {
+      const src = Int32Array.from(opts.logitRows);
+      for (const r of src) if (r < 0 || r >= R) throw new Error(`logit row ${r} outside 0..${R - 1}`);
+      logits = model.head(h, src, n, mod);
+    } else if (opts.logitPositions !== 'none') {
       const pos = opts.logitPositions ?? Int32Array.from({ length: n }, (_, i) => i);
       const src = new Int32Array(B * pos.length);
       for (let b = 0; b < B; b++) {

@@ -37,23 +37,8 @@ export class CachedWindowModel implements WindowModel {
     this.cache = new KVCache(model, batch, blockSize, capacity);
   }
   logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
-    if (!rows) return this.cache.step(lastPositions(window, batch, W, active), { sigma });
-    // the cache takes positions shared by the batch: ask for their union, keep the requested rows
-    const want = new Uint8Array(active);
-    for (let i = 0; i < rows.length; i++) want[rows[i] % active] = 1;
-    const pos: number[] = [];
-    for (let j = 0; j < active; j++) if (want[j]) pos.push(j);
-    const all = this.cache.step(lastPositions(window, batch, W, active), { sigma, logitPositions: pos });
-    if (batch === 1 || pos.length * batch === rows.length) return all;
-    const V = this.model.config.vocabSize;
-    const at = new Int32Array(active);
-    pos.forEach((j, i) => (at[j] = i));
-    const out = new Float32Array(rows.length * V);
-    for (let i = 0; i < rows.length; i++) {
-      const src = (Math.floor(rows[i] / active) * pos.length + at[rows[i] % active]) * V;
-      out.set(all.subarray(src, src + V), i * V);
-    }
-    return out;
+    // the block is the whole step input, so window rows b * active + j are the cache's flat rows
+    return this.cache.step(lastPositions(window, batch, W, active), { sigma, logitRows: rows });
   }
   commit(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): void {
     this.cache.step(lastPositions(window, batch, W, active), { store: true, logitPositions: 'none', sigma });
