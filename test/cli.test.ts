@@ -45,6 +45,21 @@ test('verify exits 1 and names the array when the port disagrees with a file', (
   assert.equal(rep.arrays.vec_logits.ok, true);
 });
 
+test("verify replays the authors' sampler traces and fails when one differs", () => {
+  const ok = JSON.parse(run('verify', golden).stdout);
+  assert.equal(ok.samplers.sample_first_hitting.ok, true);
+  assert.equal(ok.samplers.sample_ddpm.nfe, 21);
+  const dir = copyFixture();
+  const f = readNpy(path.join(dir, 'sample_ddpm_final.npy'));
+  (f.data as BigInt64Array)[5] += 1n;
+  writeNpy(path.join(dir, 'sample_ddpm_final.npy'), f);
+  const r = run('verify', dir);
+  assert.equal(r.status, 1);
+  const rep = JSON.parse(r.stdout);
+  assert.equal(rep.samplers.sample_ddpm.final_equal, false);
+  assert.equal(rep.samplers.sample_first_hitting.ok, true);
+});
+
 test('verify works on a folder of another block size, length and model shape', () => {
   // a self-made folder in the golden format (bs 8, L 16, hidden 32, 3 layers), expected values from the ref backend
   const be = new RefBackend();

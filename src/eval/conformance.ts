@@ -11,9 +11,10 @@ import { KVCache } from '../model/kvcache.js';
 import { blockDiffusionSpans, spansToDense } from '../model/mask.js';
 import { readNpy, npyToFloat64, npyToInt32 } from '../model/npy.js';
 import { subsLogProbs } from '../diffusion/subs.js';
-import { nelboFromLogProbs } from '../diffusion/nelbo.js';
+import { nelboEval } from '../training/objective.js';
 import { nucleusFilter } from '../sampling/nucleus.js';
 import { compareArrays, type Comparison } from './compare.js';
+import { hasTrace, replayTrace, type ReplayReport, type TraceMode } from './sampler-replay.js';
 
 export interface VerifyReport {
   dir: string;
@@ -21,6 +22,8 @@ export interface VerifyReport {
   tolerance: number;
   config: { block_size: number; L: number; B: number; hidden: number; layers: number; heads: number; vocab: number };
   arrays: Record<string, Comparison>;
+  /** the authors' sampler runs replayed draw for draw (KV cache, as logged) */
+  samplers: Record<string, ReplayReport>;
   skipped: Record<string, string>;
   ok: boolean;
 }
@@ -89,10 +92,16 @@ export async function verifyGolden(dir: string, backend: Backend, tolerance = 1e
   check('vec_logits', () => vec.logits);
   const logp = subsLogProbs(backend, Float32Array.from(vec.logits), B * L, V, xt, maskId);
   check('vec_logprobs', () => logp);
-  const terms = nelboFromLogProbs(logp, V, x0, t, B, L, { ignoreBos: true });
-  check('loss_per_token', () => terms.lossPerToken);
-  check('nlls', () => terms.nlls);
-  if (typeof meta.nelbo === 'number') arrays.nelbo = compareArrays([terms.nelbo], [meta.nelbo], tolerance);
+  // the loss through the training objective's own evaluation path, fed the golden t and x_t (never re-drawn)
+  const terms = nelboEval(model, { x0, B, L, t: Float32Array.from(t), xt }, {
+    algo: 'bd3lm', blockSize: bs, maskId, ignoreBos: true, random: () => {
+      throw new Error('verify feeds t and x_t: nothing may be drawn');
+    },
+  });
+  // x_t never masks position 0 (ignore_bos), so the per-token loss and the masked nll coincide
+  check('loss_per_token', () => terms.nll);
+  check('nlls', () => terms.nll);
+  if (typeof meta.nelbo === 'number') arrays.nelbo = compareArrays([terms.loss], [meta.nelbo], tolerance);
   else skipped.nelbo = 'meta.json has no nelbo';
 
   // block-by-block with the KV cache: noised block k, then store clean block k
@@ -140,14 +149,22 @@ export async function verifyGolden(dir: string, backend: Backend, tolerance = 1e
     check('nucleus_out', () => nucleusFilter(Float64Array.from(probs), probs.length / V2, V2, p));
   } else skipped.nucleus_out = 'no nucleus_in.npy';
 
+  const bos = typeof meta.bos === 'number' ? meta.bos : V - 2;
+  const samplers: Record<string, ReplayReport> = {};
+  for (const mode of ['first_hitting', 'ddpm'] as TraceMode[]) {
+    if (hasTrace(dir, mode)) samplers[`sample_${mode}`] = replayTrace(model, dir, mode, { maskId, bos });
+    else skipped[`sample_${mode}`] = 'no trace';
+  }
+
   model.dispose();
-  const ok = Object.values(arrays).every((c) => c.ok);
+  const ok = Object.values(arrays).every((c) => c.ok) && Object.values(samplers).every((r) => r.ok);
   return {
     dir,
     backend: backend.name,
     tolerance,
     config: { block_size: bs, L, B, hidden: D, layers: cfg.nBlocks, heads: cfg.nHeads, vocab: V },
     arrays,
+    samplers,
     skipped,
     ok,
   };
