@@ -16,6 +16,12 @@ void bd_sgemm_own(int transA, int transB, int m, int n, int k, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                   const float *bias, int batch, int64_t strideA, int64_t strideB, int64_t strideC);
 
+/* bd_sgemm with op(B) = Bh^T read from half-precision storage (fmt BD_HALF_BF16 / BD_HALF_F16 of half.h):
+ * Bh is n x k, leading dim ldb; converted to fp32 while packing (or streaming, for few rows), fp32 arithmetic.
+ * One product (weights are 2-D); always the own kernel. */
+void bd_sgemm_bhalf(int transA, int m, int n, int k, float alpha, const float *A, int lda, const uint16_t *Bh,
+                    int fmt, int ldb, float beta, float *C, int ldc, const float *bias);
+
 /* 1 when bd_sgemm was built to route large products to OpenBLAS (-DBD_HAVE_OPENBLAS), else 0. */
 int bd_sgemm_uses_openblas(void);
 
@@ -46,6 +52,8 @@ void bd_rotary(float *x, int rows, int rowStride, int heads, int headDim, const 
 
 /* out[i] = table[ids[i]] (rows of dim floats). */
 void bd_embedding(const float *table, const int32_t *ids, int n, int dim, float *out);
+/* the same from a half-precision table (fmt as in bd_sgemm_bhalf) */
+void bd_embedding_half(const uint16_t *table, int fmt, const int32_t *ids, int n, int dim, float *out);
 
 /* Multi-head attention with a block-structured mask, computed only on allowed keys.
  * Head h of position i of batch item b is at q + b*qBatchStride + i*qRowStride + h*headDim (same for k, v, out).

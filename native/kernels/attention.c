@@ -5,6 +5,7 @@
  * (batch, head, group of ~SEG_ROWS query rows), run on the pool; each thread has its own scratch. */
 #include "../kernels.h"
 #include "../parallel.h"
+#include "attn_tile.h"
 #include "mathf.h"
 
 #define BQ 4
@@ -12,7 +13,6 @@
 #define SEG_ROWS 32
 #define GROUP_MAX (2 * SEG_ROWS) /* a group closes once it has >= SEG_ROWS rows */
 
-#define INLINE static inline __attribute__((always_inline))
 
 typedef struct {
   const bd_attention_args *a;
@@ -23,78 +23,6 @@ typedef struct {
   int64_t perThread;
 } att_ctx;
 
-/* s0[0..3] (and s1[0..3] when two) = q0 (q1) . k[0..3] over d */
-INLINE void qk_block(const float *q0, const float *q1, int two, const float *const k[4], int d, float *s0,
-                     float *s1) {
-  vf a0 = vset1(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-  int p = 0;
-  for (; p + BD_VL <= d; p += BD_VL) {
-    vf k0 = vload(k[0] + p), k1 = vload(k[1] + p), k2 = vload(k[2] + p), k3 = vload(k[3] + p);
-    vf x = vload(q0 + p);
-    a0 += x * k0, a1 += x * k1, a2 += x * k2, a3 += x * k3;
-    if (two) {
-      vf y = vload(q1 + p);
-      b0 += y * k0, b1 += y * k1, b2 += y * k2, b3 += y * k3;
-    }
-  }
-  vhsum4(a0, a1, a2, a3, s0);
-  if (two) vhsum4(b0, b1, b2, b3, s1);
-  for (; p < d; p++)
-    for (int j = 0; j < 4; j++) {
-      s0[j] += q0[p] * k[j][p];
-      if (two) s1[j] += q1[p] * k[j][p];
-    }
-}
-
-/* S[r][jj] = q_r . k_{j0+jj} for r < nq, jj < nk rounded up to 4 (the padding repeats the last key) */
-static void scores(const float *const *q, int nq, const float *kb, int64_t kRS, int j0, int nk, int d, float *S) {
-  for (int jj = 0; jj < nk; jj += 4) {
-    const float *k[4];
-    for (int t = 0; t < 4; t++) k[t] = kb + (int64_t)(j0 + (jj + t < nk ? jj + t : nk - 1)) * kRS;
-    int r = 0;
-    for (; r + 2 <= nq; r += 2) qk_block(q[r], q[r + 1], 1, k, d, S + r * BK + jj, S + (r + 1) * BK + jj);
-    if (r < nq) qk_block(q[r], q[r], 0, k, d, S + r * BK + jj, 0);
-  }
-}
-
-/* O[r] (+)= sum_jj P[r][jj] v_{j0+jj} for rows r, r+1 (two) or r alone; O rows are d floats */
-INLINE void pv_rows(float *o0, float *o1, int two, const float *p0, const float *p1, const float *vb, int64_t vRS,
-                    int j0, int nk, int d) {
-  int c = 0;
-  for (; c + 4 * BD_VL <= d; c += 4 * BD_VL) {
-    vf x0 = vload(o0 + c), x1 = vload(o0 + c + BD_VL), x2 = vload(o0 + c + 2 * BD_VL), x3 = vload(o0 + c + 3 * BD_VL);
-    vf y0 = x0, y1 = x1, y2 = x2, y3 = x3;
-    if (two) y0 = vload(o1 + c), y1 = vload(o1 + c + BD_VL), y2 = vload(o1 + c + 2 * BD_VL), y3 = vload(o1 + c + 3 * BD_VL);
-    for (int jj = 0; jj < nk; jj++) {
-      const float *v = vb + (int64_t)(j0 + jj) * vRS + c;
-      vf v0 = vload(v), v1 = vload(v + BD_VL), v2 = vload(v + 2 * BD_VL), v3 = vload(v + 3 * BD_VL);
-      float a = p0[jj];
-      x0 += a * v0, x1 += a * v1, x2 += a * v2, x3 += a * v3;
-      if (two) {
-        float b = p1[jj];
-        y0 += b * v0, y1 += b * v1, y2 += b * v2, y3 += b * v3;
-      }
-    }
-    vstore(o0 + c, x0), vstore(o0 + c + BD_VL, x1), vstore(o0 + c + 2 * BD_VL, x2), vstore(o0 + c + 3 * BD_VL, x3);
-    if (two) vstore(o1 + c, y0), vstore(o1 + c + BD_VL, y1), vstore(o1 + c + 2 * BD_VL, y2), vstore(o1 + c + 3 * BD_VL, y3);
-  }
-  for (; c + BD_VL <= d; c += BD_VL) {
-    vf x = vload(o0 + c), y = two ? vload(o1 + c) : x;
-    for (int jj = 0; jj < nk; jj++) {
-      vf v = vload(vb + (int64_t)(j0 + jj) * vRS + c);
-      x += p0[jj] * v;
-      if (two) y += p1[jj] * v;
-    }
-    vstore(o0 + c, x);
-    if (two) vstore(o1 + c, y);
-  }
-  for (; c < d; c++)
-    for (int jj = 0; jj < nk; jj++) {
-      float v = vb[(int64_t)(j0 + jj) * vRS + c];
-      o0[c] += p0[jj] * v;
-      if (two) o1[c] += p1[jj] * v;
-    }
-}
 
 /* Online-softmax update of row state (m, l, O) with the raw scores s[0..nk): s becomes P in place. */
 static void softmax_update(float *s, int nk, float scale, float *m, float *l, float *o, int d) {
@@ -182,12 +110,12 @@ static void group_run(const bd_attention_args *a, int b, int h, const int32_t *r
       for (int t = 0; t < 2; t++) {
         if (cs[t] >= ce[t]) continue;
         const int nk = ce[t] - cs[t];
-        scores(q, nq, kb, a->kRowStride, cs[t], nk, d, S);
+        tile_dots(q, nq, kb, a->kRowStride, cs[t], nk, d, S, BK);
         for (int u = 0; u < nq; u++) softmax_update(S + u * BK, nk, a->scale, &M[r + u], &Ls[r + u], O + (r + u) * d, d);
         int u = 0;
         for (; u + 2 <= nq; u += 2)
-          pv_rows(O + (r + u) * d, O + (r + u + 1) * d, 1, S + u * BK, S + (u + 1) * BK, vb, a->vRowStride, cs[t], nk, d);
-        if (u < nq) pv_rows(O + (r + u) * d, O + (r + u) * d, 0, S + u * BK, S + u * BK, vb, a->vRowStride, cs[t], nk, d);
+          tile_acc_rows(O + (r + u) * d, O + (r + u + 1) * d, 1, S + u * BK, S + (u + 1) * BK, vb, a->vRowStride, cs[t], nk, d);
+        if (u < nq) tile_acc_rows(O + (r + u) * d, O + (r + u) * d, 0, S + u * BK, S + u * BK, vb, a->vRowStride, cs[t], nk, d);
       }
       r = e;
     }
