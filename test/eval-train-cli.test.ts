@@ -1,7 +1,7 @@
 /** Likelihood evaluation, the gradient-variance estimator, and the train / eval / plot commands end to end. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -98,4 +98,35 @@ test('cli: prepare, train, eval ppl, eval variance and plot on a small byte corp
   assert.equal(run('train', '--algo', 'bd3lm', '--data', data, '--out', out, '--steps', '3').status, 1); // exists: needs --resume
   assert.equal(run('eval', 'ppl', '--model', out).status, 2);
   assert.equal(run('plot').status, 2);
+});
+
+test('cli: Ctrl-C during training saves a checkpoint and exits 130; --init fine-tunes BD3-LM from an MDLM run', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-cli-sigint-'));
+  fs.writeFileSync(path.join(dir, 'c.txt'), Array.from({ length: 300 }, (_, i) => `Line ${i} of a small corpus for the test.`).join('\n'));
+  const data = path.join(dir, 'data');
+  assert.equal(run('prepare', '--tokenizer', 'bytes', '--length', '32', '--split-lines', '--out', data, '-q', path.join(dir, 'c.txt')).status, 0);
+  const size = ['--hidden', '32', '--layers', '2', '--heads', '2', '--cond-dim', '16', '--batch-size', '2', '--warmup', '1', '--log-every', '1'];
+  const mdlm = path.join(dir, 'mdlm');
+  const child = spawn(process.execPath, [CLI, 'train', '--algo', 'mdlm', '--data', data, '--out', mdlm, '--steps', '100000', '--save-every', '100000', ...size]);
+  let err = '';
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/step 3\//.test(err) && !child.killed) child.kill('SIGINT');
+    });
+    child.on('exit', (c) => resolve(c));
+  });
+  assert.equal(code, 130, err);
+  assert.match(err, /interrupted/);
+  const latest = JSON.parse(fs.readFileSync(path.join(mdlm, 'train', 'latest.json'), 'utf8'));
+  assert.ok(latest.step >= 3 && latest.step < 100000);
+  // fine-tune: BD3-LM L' = 4 initialised from the MDLM weights (the paper's recipe, spec 9.2)
+  const ft = run('train', '--algo', 'bd3lm', '--block-size', '4', '--init', mdlm, '--data', data, '--out', path.join(dir, 'ft'), '--steps', '2', ...size);
+  assert.equal(ft.status, 0, ft.stderr);
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'ft', 'config.json'), 'utf8'));
+  assert.equal(cfg.model_type, 'bd3lm');
+  assert.equal(cfg.block_size, 4);
+  const bad = run('train', '--algo', 'bd3lm', '--block-size', '4', '--init', mdlm, '--data', data, '--out', path.join(dir, 'ft2'), '--steps', '1', '--hidden', '64', '--layers', '2', '--heads', '2');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--init .*hiddenDim is 32, this run needs 64/);
 });

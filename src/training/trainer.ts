@@ -237,6 +237,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let lastLoss = NaN;
   let stopped: TrainResult['stopped'] = 'max-steps';
   while (step < o.maxSteps) {
+    // a step is one long synchronous call: let signal handlers (Ctrl-C) and timers run between steps
+    await new Promise((resolve) => setImmediate(resolve));
     if (o.shouldStop?.()) {
       stopped = 'interrupted';
       break;
