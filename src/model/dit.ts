@@ -1,9 +1,10 @@
-import type { Backend } from '../tensor/backend.js';
+import type { Backend, HalfMatrix } from '../tensor/backend.js';
 import { Workspace } from '../tensor/workspace.js';
 import type { ModelConfig } from './config.js';
 import { modulation, type Modulation } from './conditioning.js';
 import { blockCausalSpans, blockDiffusionSpans, causalSpans, fullSpans } from './mask.js';
 import { defaultInvFreq, rotaryTables, type RotaryTables } from './rotary.js';
+import type { WeightDtype } from './half.js';
 import { bindWeights, type DiTWeights } from './weights.js';
 
 /**
@@ -65,8 +66,12 @@ export class DiT {
   readonly config: ModelConfig;
   readonly backend: Backend;
   readonly weights: DiTWeights;
-  /** every checkpoint tensor by HF name (the arrays `weights` views) */
+  /** every fp32 checkpoint tensor by HF name (the arrays `weights` views) */
   readonly tensors: Map<string, Float32Array>;
+  /** the matrices kept in half precision (src/model/half.ts), by HF name; empty for fp32 weights */
+  readonly halves: Map<string, HalfMatrix>;
+  /** storage precision of the large matrices (arithmetic is fp32 either way) */
+  readonly weightDtype: WeightDtype;
   readonly headDim: number;
   readonly rotary: RotaryTables;
   /** scratch buffers shared by every forward path of this model */
@@ -74,11 +79,13 @@ export class DiT {
   /** adaLN vectors for sigma = 0, computed once (time conditioning off makes them constant) */
   private constMod: Modulation | null;
 
-  constructor(config: ModelConfig, tensors: Map<string, Float32Array>, backend: Backend) {
+  constructor(config: ModelConfig, tensors: Map<string, Float32Array>, backend: Backend, halves = new Map<string, HalfMatrix>()) {
     this.config = config;
     this.backend = backend;
     this.tensors = tensors;
-    this.weights = bindWeights(config, tensors);
+    this.halves = halves;
+    this.weightDtype = halves.size ? [...halves.values()][0]!.dtype : 'f32';
+    this.weights = bindWeights(config, tensors, halves);
     this.headDim = config.hiddenDim / config.nHeads;
     this.ws = new Workspace(backend);
     const invFreq = this.weights.invFreq ?? defaultInvFreq(this.headDim);
@@ -263,10 +270,11 @@ export class DiT {
       const fm = mod ? mod.final : null;
       this.backend.layerNorm({ x: g, out: u, rows: n, dim: D, weight: this.weights.normFinal, shift: fm, scale: fm ? fm.subarray(D) : null });
     }
-    const out = this.ws.get('logits', n * V);
+    // callers keep logits across model calls unless they say otherwise (then a workspace view, valid until the next
+    // head()); a fresh array is written in place by the native backend (the wasm backend copies it out)
+    const out = opts.copy === false ? this.ws.get('logits', n * V) : new Float32Array(n * V);
     this.backend.sgemm({ m: n, n: V, k: D, a: u, lda: D, b: this.weights.outW, ldb: D, transB: true, c: out, ldc: V, bias: this.weights.outB });
-    // callers keep logits across model calls unless they say otherwise; the view is valid until the next head()
-    return opts.copy === false ? out : out.slice();
+    return out;
   }
 
   private outputRows(h: Float32Array, B: number, S: number, outLen: number): Float32Array {

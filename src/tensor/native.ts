@@ -14,10 +14,12 @@ import type {
   GatedResidualArgs,
   GatedResidualBackwardArgs,
   GemmArgs,
+  HalfDtype,
   LayerNormArgs,
   LayerNormBackwardArgs,
   RotaryArgs,
 } from './backend.js';
+import { isHalf } from './half.js';
 
 type F32 = Float32Array;
 type Opt = Float32Array | null;
@@ -39,6 +41,10 @@ interface Addon {
   rotary(x: F32, rows: number, rowStride: number, heads: number, headDim: number, cos: F32, sin: F32, pos0: number,
     seqLen: number): void;
   embedding(table: F32, ids: Int32Array, n: number, dim: number, out: F32): void;
+  sgemmHalf(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Uint16Array,
+    dtype: HalfDtype, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
+  embeddingHalf(table: Uint16Array, dtype: HalfDtype, ids: Int32Array, n: number, dim: number, out: F32): void;
+  nucleus(probs: Float64Array, rows: number, V: number, p: number, includeCrossing: boolean, fallback: Int32Array): void;
   attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: F32, k: F32, v: F32,
     out: F32, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
     oBS: number, scale: number, spans: Int32Array, lse: Opt): void;
@@ -72,6 +78,9 @@ export function loadAddon(): Addon {
   let path = '(package root not found)';
   try {
     path = join(packageRoot(), 'build', 'Release', 'bd3lm.node');
+    // OpenBLAS's idle threads spin ~2^28 cycles after each product by default, stealing the cores from our own
+    // kernels (attention, layernorm) that run next; 2^4 makes them sleep at once. Read when the library loads.
+    process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
     return createRequire(import.meta.url)(path) as Addon;
   } catch (e) {
     const cause = e instanceof Error ? e.message : String(e);
@@ -90,10 +99,18 @@ export function createNativeBackend(): Backend {
     info: `${meta.openblas ? 'OpenBLAS sgemm' : 'own sgemm'}, ${meta.simd}, ${meta.threads} threads`,
     alloc: (len) => new Float32Array(len),
     allocInt: (len) => new Int32Array(len),
+    allocHalf: (len) => new Uint16Array(len),
     free: () => {},
-    sgemm: (g: GemmArgs) =>
-      n.sgemm(!!g.transA, !!g.transB, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, g.b, g.ldb, g.beta ?? 0, g.c, g.ldc,
-        g.bias ?? null, g.batch ?? 1, g.strideA ?? 0, g.strideB ?? 0, g.strideC ?? 0),
+    sgemm: (g: GemmArgs) => {
+      if (!isHalf(g.b)) {
+        n.sgemm(!!g.transA, !!g.transB, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, g.b, g.ldb, g.beta ?? 0, g.c, g.ldc,
+          g.bias ?? null, g.batch ?? 1, g.strideA ?? 0, g.strideB ?? 0, g.strideC ?? 0);
+        return;
+      }
+      if (!g.transB || (g.batch ?? 1) !== 1) throw new Error('sgemm: a half-precision b needs transB and batch 1');
+      n.sgemmHalf(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, g.b.data, g.b.dtype, g.ldb, g.beta ?? 0, g.c,
+        g.ldc, g.bias ?? null);
+    },
     layerNorm: (l: LayerNormArgs) =>
       n.layerNorm(l.x, l.out, l.rows, l.dim, l.weight, l.eps ?? 1e-5, l.shift ?? null, l.scale ?? null,
         l.modStride ?? 0, l.rowsPerGroup ?? l.rows, l.stats ?? null),
@@ -105,7 +122,11 @@ export function createNativeBackend(): Backend {
     logsumexp: (x, out, rows, cols) => n.logsumexp(x, out, rows, cols),
     rotary: (r: RotaryArgs) =>
       n.rotary(r.x, r.rows, r.rowStride, r.heads, r.headDim, r.cos, r.sin, r.pos0, r.seqLen),
-    embedding: (table, ids, len, dim, out) => n.embedding(table, ids, len, dim, out),
+    embedding: (table, ids, len, dim, out) =>
+      isHalf(table)
+        ? n.embeddingHalf(table.data, table.dtype, ids, len, dim, out)
+        : n.embedding(table, ids, len, dim, out),
+    nucleus: (probs, rows, V, p, incl, fallback) => n.nucleus(probs, rows, V, p, incl, fallback),
     attention: (a: AttentionArgs) =>
       n.attention(a.batch, a.heads, a.headDim, a.qLen, a.kLen, a.q, a.k, a.v, a.out, a.qRowStride, a.kRowStride,
         a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride, a.outBatchStride, a.scale,
