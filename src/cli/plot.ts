@@ -34,7 +34,7 @@ export function plotRuns(runs: string[], smooth: number): string {
   const loss: Series[] = [];
   const variance: Series[] = [];
   runs.forEach((run, i) => {
-    const name = path.basename(run.replace(/\/metrics\.jsonl$/, '').replace(/\/+$/, ''));
+    const name = path.basename(run.replace(/\/+$/, '')).replace(/\.?metrics\.jsonl$/, '') || path.basename(path.dirname(run));
     const color = COLORS[i % COLORS.length];
     const m = readMetrics(run);
     const raw = m.filter((x) => typeof x.loss === 'number').map((x) => [x.step, x.loss!] as [number, number]);

@@ -69,8 +69,8 @@ function panel(p: Panel, y0: number): string {
     if (s.dots) for (const [x, y] of q) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${s.color}" opacity="${op}"/>`);
     else if (q.length) parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5" opacity="${op}" points="${q.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`);
     const ly = y0 + M.t + 14 + i * 15;
-    parts.push(`<rect x="${W - M.r - 190}" y="${ly - 9}" width="10" height="10" fill="${s.color}"/>`);
-    parts.push(`<text x="${W - M.r - 175}" y="${ly}" font-size="11">${esc(s.name)}</text>`);
+    parts.push(`<rect x="${W - M.r - 230}" y="${ly - 9}" width="10" height="10" fill="${s.color}"/>`);
+    parts.push(`<text x="${W - M.r - 215}" y="${ly}" font-size="11">${esc(s.name)}</text>`);
   });
   return parts.join('\n');
 }
