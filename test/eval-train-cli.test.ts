@@ -120,6 +120,11 @@ test('cli: Ctrl-C during training saves a checkpoint and exits 130; --init fine-
   assert.match(err, /interrupted/);
   const latest = JSON.parse(fs.readFileSync(path.join(mdlm, 'train', 'latest.json'), 'utf8'));
   assert.ok(latest.step >= 3 && latest.step < 100000);
+  // resume the interrupted run by its folder, as a user would after Ctrl-C
+  const res = run('train', '--algo', 'mdlm', '--data', data, '--resume', mdlm, '--steps', String(latest.step + 1), ...size);
+  assert.equal(res.status, 0, res.stderr);
+  assert.equal(JSON.parse(res.stdout).step, latest.step + 1);
+  assert.equal(run('train', '--algo', 'mdlm', '--data', data, '--resume', mdlm, '--out', path.join(dir, 'other'), '--steps', '9').status, 2);
   // fine-tune: BD3-LM L' = 4 initialised from the MDLM weights (the paper's recipe, spec 9.2)
   const ft = run('train', '--algo', 'bd3lm', '--block-size', '4', '--init', mdlm, '--data', data, '--out', path.join(dir, 'ft'), '--steps', '2', ...size);
   assert.equal(ft.status, 0, ft.stderr);

@@ -15,7 +15,7 @@ export const TRAIN_USAGE =
   '[--hidden N --layers N --heads N --cond-dim N] [--batch-size 8] [--accumulate 1] [--steps 1000] [--lr 3e-4] [--warmup 2500] [--lr-schedule constant|cosine] ' +
   '[--grad-clip 1] [--ema 0.9999] [--dropout 0.1] [--weight-decay 0] [--seed 1] [--save-every 500] [--eval-every N] ' +
   '[--eval-batches 8] [--clip-widths 0.5,0.6,...] [--clip-delta 0.05] [--fix-clipping] [--resample] [--full-masking] ' +
-  '[--init DIR] [--resume] [--backend native|wasm] [--log-every 10]';
+  '[--init DIR] [--resume RUN_DIR] [--backend native|wasm] [--log-every 10]';
 
 const usage = (msg: string) => new UsageError(`${msg}\nusage: ${TRAIN_USAGE}`);
 
@@ -47,7 +47,7 @@ export async function runTrain(args: string[]): Promise<number> {
         seed: { type: 'string' }, 'save-every': { type: 'string' }, 'eval-every': { type: 'string' },
         'eval-batches': { type: 'string' }, 'clip-widths': { type: 'string' }, 'clip-delta': { type: 'string' },
         'fix-clipping': { type: 'boolean' }, resample: { type: 'boolean' }, 'full-masking': { type: 'boolean' },
-        init: { type: 'string' }, resume: { type: 'boolean' }, backend: { type: 'string' }, 'log-every': { type: 'string' },
+        init: { type: 'string' }, resume: { type: 'string' }, backend: { type: 'string' }, 'log-every': { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -56,7 +56,10 @@ export async function runTrain(args: string[]): Promise<number> {
   const algo = v.algo as Algo | undefined;
   if (!algo || !['bd3lm', 'mdlm', 'ar', 'sedd'].includes(algo)) throw usage(`--algo must be bd3lm, mdlm, ar or sedd`);
   if (!v.data) throw usage('--data is required');
-  if (!v.out) throw usage('--out is required');
+  // `--resume RUN_DIR` continues that run (it is the output folder); --out may repeat it
+  if (v.resume !== undefined && v.out !== undefined && v.out !== v.resume) throw usage('--resume names the run folder: --out must be the same or omitted');
+  const out = v.resume ?? v.out;
+  if (!out) throw usage('--out is required');
   if (v.preset && !['tiny', 'small', 'medium'].includes(v.preset)) throw usage(`unknown preset '${v.preset}'`);
   if (v['lr-schedule'] && !['constant', 'cosine'].includes(v['lr-schedule'])) throw usage(`--lr-schedule must be constant or cosine`);
   if (v.backend && !['native', 'wasm'].includes(v.backend)) throw usage(`--backend must be native or wasm`);
@@ -84,7 +87,7 @@ export async function runTrain(args: string[]): Promise<number> {
       .map(([k, val, flag]) => [k, num(val, flag, { int: true, min: 1 })]),
   );
   const opts: TrainOptions = {
-    algo, data: v.data, out: v.out, backend, preset: v.preset as PresetName | undefined, blockSize,
+    algo, data: v.data, out, backend, preset: v.preset as PresetName | undefined, blockSize,
     size: Object.keys(size).length ? size : undefined,
     batchSize: num(v['batch-size'], '--batch-size', { int: true, min: 1 }),
     accumulate: num(v.accumulate, '--accumulate', { int: true, min: 1 }),
@@ -96,7 +99,7 @@ export async function runTrain(args: string[]): Promise<number> {
     evalEvery: num(v['eval-every'], '--eval-every', { int: true, min: 1 }),
     evalBatches: num(v['eval-batches'], '--eval-batches', { int: true, min: 1 }),
     clipWidths: widths, clipDelta: num(v['clip-delta'], '--clip-delta', { gt: 0 }), fixClipping: v['fix-clipping'],
-    resample: v.resample, epsMin: full ? 1 : undefined, epsMax: full ? 1 : undefined, init: v.init, resume: v.resume,
+    resample: v.resample, epsMin: full ? 1 : undefined, epsMax: full ? 1 : undefined, init: v.init, resume: v.resume !== undefined,
     shouldStop: () => interrupted,
     onMetrics: (m) => {
       if (typeof m.loss === 'number') {
@@ -117,7 +120,7 @@ export async function runTrain(args: string[]): Promise<number> {
   try {
     const r = await train(opts);
     if (tty) process.stderr.write('\n');
-    process.stdout.write(JSON.stringify({ out: v.out, step: r.step, stopped: r.stopped, loss: r.lastLoss }) + '\n');
+    process.stdout.write(JSON.stringify({ out, step: r.step, stopped: r.stopped, loss: r.lastLoss }) + '\n');
     return r.stopped === 'interrupted' ? 130 : 0;
   } catch (e) {
     if (tty) process.stderr.write('\n');
