@@ -23,10 +23,11 @@
         "native/kernels/gelu_backward.c",
         "native/kernels/attention_backward.c",
         "native/kernels/embedding_backward.c",
-        "native/kernels/optim.c"
+        "native/kernels/optim.c",
+        "native/kernels/nucleus.c"
       ],
       "include_dirs": ["native"],
-      "cflags": ["-O3", "-mavx2", "-mfma", "-ffp-contract=fast", "-fno-math-errno", "-std=c11", "-D_GNU_SOURCE", "-pthread"],
+      "cflags": ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=fast", "-fno-math-errno", "-std=c11", "-D_GNU_SOURCE", "-pthread"],
       "cflags!": ["-O2", "-O0"],
       "ldflags": ["-pthread"],
       "conditions": [

@@ -3,6 +3,11 @@ import type { Backend, BackendName } from '../src/tensor/backend.js';
 import { PRESETS, type PresetName } from '../src/model/config.js';
 import { initTensors } from '../src/model/init.js';
 import { DiT } from '../src/model/dit.js';
+import { halveWeights, parseWeightDtype, type WeightDtype } from '../src/model/half.js';
+import type { HalfDtype } from '../src/tensor/backend.js';
+import { benchHalfLogits } from './half-logits.js';
+import { benchModelCall } from './model-call.js';
+import { benchNucleus } from './nucleus.js';
 import { Rng } from '../src/tensor/rng.js';
 import { generate, type SamplerName } from '../src/sampling/generate.js';
 import { loadGpt2Tokenizer } from '../src/data/gpt2.js';
@@ -39,6 +44,17 @@ export const CASES: BenchCase[] = [
   ...BACKENDS.flatMap((b) => (['tiny', 'small'] as const).map((p) => ({ id: `forward:${b}:${p}:1024`, bench: 'forward', backend: b }))),
   ...([['tiny', 128, 8], ['tiny', 1024, 1], ['small', 1024, 1]] as const).map(([p, L, B]) => ({ id: `train:native:${p}:${L}:${B}`, bench: 'train', backend: 'native' as const })),
   ...SAMPLE_CASES.map(([p, bs, s, B]) => ({ id: `sample:native:${p}:${bs}:${s}:${B}`, bench: 'sample', backend: 'native' as const })),
+  // half-precision weight storage (loadModel's `weights` option) at batch 1, first hitting
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['bf16', 'f16'] as const).map((w) =>
+    ({ id: `sample:native:${p}:${bs}:first-hitting:1:${w}`, bench: 'sample', backend: 'native' as const })))),
+  // one sampling model call in isolation (best of 7), fp32 and half weights
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['f32', 'bf16', 'f16'] as const).map((w) =>
+    ({ id: `call:native:${p}:${bs}:${w}`, bench: 'call', backend: 'native' as const })))),
+  // the effect of half weights on the logits (vs fp32): the golden checkpoint and random tiny/small models
+  ...(['golden', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16'] as const).map((w) =>
+    ({ id: `logits:native:${m}:${w}`, bench: 'logits', backend: 'native' as const }))),
+  // the nucleus filter of a DDPM step (16 rows of 50258): TypeScript vs the backend kernel, flatter and more peaked rows
+  ...BACKENDS.flatMap((b) => [2, 8].map((sc) => ({ id: `nucleus:${b}:16:${sc}`, bench: 'nucleus', backend: b }))),
 ];
 
 /** best-of-n wall time in seconds after one warm-up call */
@@ -111,9 +127,10 @@ function benchTrain(be: Backend, preset: PresetName, L: number, B: number) {
   return { preset, L, B, block_size: 16, algo: 'bd3lm', tokens_per_s: +((B * L) / s).toFixed(1), step_s: +s.toFixed(3), peak_rss_mb: peakRssMb() };
 }
 
-async function benchSample(be: Backend, preset: PresetName, bs: number, sampler: SamplerName, batch: number) {
+async function benchSample(be: Backend, preset: PresetName, bs: number, sampler: SamplerName, batch: number, weights: WeightDtype) {
   const cfg = { ...PRESETS[preset], blockSize: bs };
-  const model = new DiT(cfg, initTensors(cfg, 1, 'random', (n) => be.alloc(n)), be);
+  const tensors = initTensors(cfg, 1, 'random', (n) => be.alloc(n));
+  const model = new DiT(cfg, tensors, be, weights === 'f32' ? undefined : halveWeights(tensors, weights, be));
   const tok = await loadGpt2Tokenizer();
   // 512 tokens with BOS: 511 generated; T = L' steps per block (first hitting: one reveal per model call)
   const run = async () => {
@@ -124,7 +141,7 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   const { r, s } = await run();
   const tokens = r.sequences.reduce((a, q) => a + q.allTokens.length, 0);
   return {
-    preset, L: cfg.modelLength, block_size: bs, sampler, T: bs, top_p: 0.9, kv_cache: true, B: batch, seq_len: 512,
+    preset, L: cfg.modelLength, block_size: bs, sampler, weights, T: bs, top_p: 0.9, kv_cache: true, B: batch, seq_len: 512,
     // backbone calls as the reference counts them: denoiser calls plus one KV store pass per block
     nfe: r.sequences[0].nfe, backbone_calls: r.modelCalls + 512 / bs, tokens_per_s: +(tokens / s).toFixed(2),
     ms_per_backbone_call: +((s * 1000) / (r.modelCalls + 512 / bs)).toFixed(1), seconds: +s.toFixed(2), peak_rss_mb: peakRssMb(),
@@ -142,6 +159,9 @@ export async function runCase(id: string): Promise<Record<string, unknown>> {
   }
   if (bench === 'forward') return { ...head, ...benchForward(be, rest[0] as PresetName, Number(rest[1])) };
   if (bench === 'train') return { ...head, ...benchTrain(be, rest[0] as PresetName, Number(rest[1]), Number(rest[2])) };
-  if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]))) };
+  if (bench === 'call') return { ...head, ...benchModelCall(be, rest[0] as PresetName, Number(rest[1]), parseWeightDtype(rest[2] ?? 'f32')) };
+  if (bench === 'nucleus') return { ...head, ...benchNucleus(be, Number(rest[0]), Number(rest[1])) };
+  if (bench === 'logits') return { ...head, ...(await benchHalfLogits(be, rest[0], rest[1] as HalfDtype)) };
+  if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]), parseWeightDtype(rest[4] ?? 'f32'))) };
   throw new Error(`unknown bench case ${id}`);
 }

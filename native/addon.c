@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -89,8 +90,12 @@ static void *arg_array(call_t *c, size_t i, const char *name, napi_typedarray_ty
   void *data = NULL;
   if (is) napi_get_typedarray_info(c->env, c->argv[i], &tt, &n, &data, NULL, NULL);
   if (!is || tt != want) {
-    fail(c, want == napi_float32_array ? "'%s' must be a Float32Array" : "'%s' must be an Int32Array", name,
-         0, 0);
+    fail(c,
+         want == napi_float32_array   ? "'%s' must be a Float32Array"
+         : want == napi_int32_array   ? "'%s' must be an Int32Array"
+         : want == napi_float64_array ? "'%s' must be a Float64Array"
+                                      : "'%s' must be a Uint16Array",
+         name, 0, 0);
     return NULL;
   }
   *len = (int64_t)n;
@@ -151,6 +156,50 @@ static napi_value js_sgemm(napi_env env, napi_callback_info info) {
   if (c.failed) return NULL;
   bd_sgemm(tA, tB, (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, cc, (int)ldc, bias, (int)batch, sA,
            sB, sC);
+  return undefined(env);
+}
+
+/* half format name -> BD_HALF_* */
+static int arg_half_fmt(call_t *c, size_t i) {
+  char s[8] = "";
+  size_t len = 0;
+  if (c->failed) return 0;
+  if (type_of(c, i) == napi_string) napi_get_value_string_utf8(c->env, c->argv[i], s, sizeof s, &len);
+  if (strcmp(s, "bf16") == 0) return BD_HALF_BF16;
+  if (strcmp(s, "f16") == 0) return BD_HALF_F16;
+  fail(c, "'%s' must be 'bf16' or 'f16'", "dtype", 0, 0);
+  return 0;
+}
+
+/* sgemmHalf(tA, m, n, k, alpha, a, lda, bh, dtype, ldb, beta, c, ldc, bias): op(B) = bh^T, bh n x k halves */
+static napi_value js_sgemm_half(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "sgemmHalf", 14)) return NULL;
+  int tA = arg_bool(&c, 0, "transA");
+  int64_t m = arg_int(&c, 1, "m", 0, I32MAX), n = arg_int(&c, 2, "n", 0, I32MAX), k = arg_int(&c, 3, "k", 0, I32MAX);
+  float alpha = (float)arg_num(&c, 4, "alpha");
+  int64_t la, lb, lc, lbias;
+  float *a = F32(5, "a", &la);
+  int64_t lda = arg_int(&c, 6, "lda", 1, I32MAX);
+  uint16_t *bh = (uint16_t *)arg_array(&c, 7, "b", napi_uint16_array, 0, &lb);
+  int fmt = arg_half_fmt(&c, 8);
+  int64_t ldb = arg_int(&c, 9, "ldb", 1, I32MAX);
+  float beta = (float)arg_num(&c, 10, "beta");
+  float *cc = F32(11, "c", &lc);
+  int64_t ldc = arg_int(&c, 12, "ldc", 1, I32MAX);
+  float *bias = F32_OPT(13, "bias", &lbias);
+  int64_t ar = tA ? k : m, ac = tA ? m : k;
+  if (!c.failed && lda < ac) fail(&c, "%s %lld is below the row length %lld", "lda", lda, ac);
+  if (!c.failed && ldb < k) fail(&c, "%s %lld is below the row length %lld", "ldb", ldb, k);
+  if (!c.failed && ldc < n) fail(&c, "%s %lld is below the row length %lld", "ldc", ldc, n);
+  if (m > 0 && n > 0 && k > 0) {
+    need(&c, "a", la, extent2d(1, 0, ar, ac, lda));
+    need(&c, "b", lb, extent2d(1, 0, n, k, ldb));
+  }
+  need(&c, "c", lc, extent2d(1, 0, m, n, ldc));
+  if (bias) need(&c, "bias", lbias, n);
+  if (c.failed) return NULL;
+  bd_sgemm_bhalf(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, bh, fmt, (int)ldb, beta, cc, (int)ldc, bias);
   return undefined(env);
 }
 
@@ -250,15 +299,16 @@ static napi_value js_rotary(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* embedding(table, ids, n, dim, out) */
-static napi_value js_embedding(napi_env env, napi_callback_info info) {
+/* embedding(table, ids, n, dim, out); embeddingHalf(table, dtype, ids, n, dim, out) with a Uint16Array table */
+static napi_value embedding_like(napi_env env, napi_callback_info info, int half) {
   call_t c;
-  if (!begin(&c, env, info, "embedding", 5)) return NULL;
+  if (!begin(&c, env, info, half ? "embeddingHalf" : "embedding", 5 + half)) return NULL;
   int64_t lt, lids, lo;
-  float *table = F32(0, "table", &lt);
-  int32_t *ids = (int32_t *)arg_array(&c, 1, "ids", napi_int32_array, 0, &lids);
-  int64_t n = arg_int(&c, 2, "n", 0, I32MAX), dim = arg_int(&c, 3, "dim", 0, I32MAX);
-  float *out = F32(4, "out", &lo);
+  void *table = arg_array(&c, 0, "table", half ? napi_uint16_array : napi_float32_array, 0, &lt);
+  int fmt = half ? arg_half_fmt(&c, 1) : 0;
+  int32_t *ids = (int32_t *)arg_array(&c, 1 + half, "ids", napi_int32_array, 0, &lids);
+  int64_t n = arg_int(&c, 2 + half, "n", 0, I32MAX), dim = arg_int(&c, 3 + half, "dim", 0, I32MAX);
+  float *out = F32(4 + half, "out", &lo);
   need(&c, "ids", lids, n);
   need(&c, "out", lo, n * dim);
   if (!c.failed && dim > 0) {
@@ -270,7 +320,30 @@ static napi_value js_embedding(napi_env env, napi_callback_info info) {
       }
   }
   if (c.failed) return NULL;
-  bd_embedding(table, ids, (int)n, (int)dim, out);
+  if (half)
+    bd_embedding_half((const uint16_t *)table, fmt, ids, (int)n, (int)dim, out);
+  else
+    bd_embedding((const float *)table, ids, (int)n, (int)dim, out);
+  return undefined(env);
+}
+static napi_value js_embedding(napi_env e, napi_callback_info i) { return embedding_like(e, i, 0); }
+static napi_value js_embedding_half(napi_env e, napi_callback_info i) { return embedding_like(e, i, 1); }
+
+/* nucleus(probs, rows, V, p, includeCrossing, fallback): probs a Float64Array [rows][V], fallback an Int32Array */
+static napi_value js_nucleus(napi_env env, napi_callback_info info) {
+  call_t c;
+  if (!begin(&c, env, info, "nucleus", 6)) return NULL;
+  int64_t lp, lf;
+  double *probs = (double *)arg_array(&c, 0, "probs", napi_float64_array, 0, &lp);
+  int64_t rows = arg_int(&c, 1, "rows", 0, I32MAX), V = arg_int(&c, 2, "V", 0, I32MAX);
+  double p = arg_num(&c, 3, "p");
+  int incl = arg_bool(&c, 4, "includeCrossing");
+  int32_t *fallback = (int32_t *)arg_array(&c, 5, "fallback", napi_int32_array, 0, &lf);
+  if (!c.failed && !(p > 0 && p < 1)) fail(&c, "'%s' must be in (0, 1)", "p", 0, 0);
+  need(&c, "probs", lp, rows * V);
+  need(&c, "fallback", lf, rows);
+  if (c.failed) return NULL;
+  bd_nucleus(probs, (int)rows, (int)V, p, incl, fallback);
   return undefined(env);
 }
 
@@ -515,6 +588,12 @@ static napi_value js_threads(napi_env env, napi_callback_info info) {
   return v;
 }
 
+#ifdef __F16C__
+#define BD_F16C_NAME "+f16c"
+#else
+#define BD_F16C_NAME ""
+#endif
+
 /* { openblas: boolean, simd: string, threads: number } */
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -523,7 +602,7 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_get_boolean(env, bd_sgemm_uses_openblas() != 0, &v);
   napi_set_named_property(env, o, "openblas", v);
 #if defined(__AVX2__) && defined(__FMA__)
-  const char *simd = "avx2+fma";
+  const char *simd = "avx2+fma" BD_F16C_NAME;
 #else
   const char *simd = "generic";
 #endif
@@ -546,7 +625,8 @@ NAPI_MODULE_INIT() {
       {"layerNormBackward", js_layernorm_backward}, {"gatedResidualBackward", js_gated_residual_backward},
       {"geluTanhBackward", js_gelu_backward}, {"attentionBackward", js_attention_backward},
       {"embeddingBackward", js_embedding_backward}, {"adamw", js_adamw}, {"emaUpdate", js_ema_update},
-      {"sumSquares", js_sum_squares},
+      {"sumSquares", js_sum_squares}, {"sgemmHalf", js_sgemm_half}, {"embeddingHalf", js_embedding_half},
+      {"nucleus", js_nucleus},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -74,6 +74,11 @@ typedef struct {
 } bd_attention_args;
 void bd_attention(const bd_attention_args *a);
 
+/* Nucleus (top-p, 0 < p < 1) filter of float64 probability rows [rows][V] in place, rows in parallel: exactly
+ * src/sampling/nucleus.ts nucleusFilter (kept set, sums and renormalisation bit for bit). fallback[r] = 1 marks a
+ * row left unchanged (it holds a NaN, or scratch memory ran out) for the caller's definition; else 0. */
+void bd_nucleus(double *probs, int rows, int V, double p, int includeCrossing, int32_t *fallback);
+
 /* ---- training (semantics: src/tensor/backend.ts and src/tensor/ref.ts) ---- */
 
 /* Backward of bd_layernorm: dx overwritten (may alias dout); dw, dshift, dscale accumulated (dshift/dscale per

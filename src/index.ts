@@ -10,6 +10,7 @@ export { readNpy, writeNpy } from './model/npy.js';
 export { DiT, type ForwardRequest, type ForwardResult, type Layout } from './model/dit.js';
 export { KVCache } from './model/kvcache.js';
 export { loadModel, type LoadOptions } from './model/load.js';
+export type { WeightDtype } from './model/half.js';
 export { initTensors } from './model/init.js';
 export { blockDiffusionSpans, blockCausalSpans, causalSpans, fullSpans, blockDiffusionMaskDense } from './model/mask.js';
 export { subsLogProbs, NEG_INF } from './diffusion/subs.js';

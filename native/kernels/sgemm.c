@@ -10,9 +10,12 @@
  * (op(A) is packed once up front when m <= MC). The first depth block applies beta and bias, later ones
  * accumulate. Small problems and batches of small
  * matrices run whole items serially on each thread; a skinny op(A) (m <= SKINNY_M) skips packing.
- * Packing buffers come from a small lock-free cache of bd_alloc'ed slots (safe under nested parallel_for). */
+ * Packing buffers come from a small lock-free cache of bd_alloc'ed slots (safe under nested parallel_for).
+ * Half-precision B (bd_sgemm_bhalf, transB only) is widened where B is read: in pack_b and in the skinny path's
+ * rows, so B is still read from memory once per product when op(A) has few rows. */
 #include "../kernels.h"
 #include "../parallel.h"
+#include "../half.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -315,6 +318,8 @@ typedef struct {
   const float *A, *B, *bias;
   float *C;
   int lda, ldb, ldc;
+  const uint16_t *Bh; /* non-NULL: B is this half-precision matrix (transB), format bfmt (half.h) */
+  int bfmt;
 } gemm_p;
 
 /* one (row chunk, column block, depth block) step of one product */
@@ -331,16 +336,21 @@ typedef struct {
 } gemm_step;
 
 #if BD_GEMM_WASM
-/* 4x4 transpose of rows src[q*ld] (q < 4), scaled by al, into dst[q' * dld] */
-static inline void tr4x4(const float *src, size_t ld, float *dst, int dld, v128_t al) {
-  v128_t r0 = wasm_f32x4_mul(al, wasm_v128_load(src)), r1 = wasm_f32x4_mul(al, wasm_v128_load(src + ld));
-  v128_t r2 = wasm_f32x4_mul(al, wasm_v128_load(src + 2 * ld)), r3 = wasm_f32x4_mul(al, wasm_v128_load(src + 3 * ld));
+/* 4x4 transpose of rows r0..r3 into dst[q' * dld] */
+static inline void tr4x4r(v128_t r0, v128_t r1, v128_t r2, v128_t r3, float *dst, int dld) {
   v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
   v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
   wasm_v128_store(dst, wasm_i64x2_shuffle(t0, t2, 0, 2));
   wasm_v128_store(dst + dld, wasm_i64x2_shuffle(t0, t2, 1, 3));
   wasm_v128_store(dst + 2 * dld, wasm_i64x2_shuffle(t1, t3, 0, 2));
   wasm_v128_store(dst + 3 * dld, wasm_i64x2_shuffle(t1, t3, 1, 3));
+}
+
+/* 4x4 transpose of rows src[q*ld] (q < 4), scaled by al, into dst[q' * dld] */
+static inline void tr4x4(const float *src, size_t ld, float *dst, int dld, v128_t al) {
+  tr4x4r(wasm_f32x4_mul(al, wasm_v128_load(src)), wasm_f32x4_mul(al, wasm_v128_load(src + ld)),
+         wasm_f32x4_mul(al, wasm_v128_load(src + 2 * ld)), wasm_f32x4_mul(al, wasm_v128_load(src + 3 * ld)), dst,
+         dld);
 }
 #endif
 
@@ -421,12 +431,9 @@ static void pack_a(const gemm_step *s, int ip) {
 }
 
 #if BD_GEMM_AVX2
-/* 8x8 transpose of rows src[q*ld], q < 8 into dst[q' * dld] */
-static inline void tr8x8(const float *src, size_t ld, float *dst, int dld) {
-  __m256 r0 = _mm256_loadu_ps(src + 0 * ld), r1 = _mm256_loadu_ps(src + 1 * ld);
-  __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
-  __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
-  __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+/* 8x8 transpose of rows r0..r7 into dst[q' * dld] */
+static inline void tr8x8r(__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 r6, __m256 r7,
+                          float *dst, int dld) {
   __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -443,6 +450,20 @@ static inline void tr8x8(const float *src, size_t ld, float *dst, int dld) {
   _mm256_storeu_ps(dst + 5 * dld, _mm256_permute2f128_ps(u1, u5, 0x31));
   _mm256_storeu_ps(dst + 6 * dld, _mm256_permute2f128_ps(u2, u6, 0x31));
   _mm256_storeu_ps(dst + 7 * dld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* 8x8 transpose of rows src[q*ld], q < 8 into dst[q' * dld] */
+static inline void tr8x8(const float *src, size_t ld, float *dst, int dld) {
+  tr8x8r(_mm256_loadu_ps(src), _mm256_loadu_ps(src + ld), _mm256_loadu_ps(src + 2 * ld),
+         _mm256_loadu_ps(src + 3 * ld), _mm256_loadu_ps(src + 4 * ld), _mm256_loadu_ps(src + 5 * ld),
+         _mm256_loadu_ps(src + 6 * ld), _mm256_loadu_ps(src + 7 * ld), dst, dld);
+}
+
+/* the same from 8 rows of halves */
+static inline void tr8x8h(const uint16_t *src, size_t ld, float *dst, int dld, int fmt) {
+  tr8x8r(bd_load8h(src, fmt), bd_load8h(src + ld, fmt), bd_load8h(src + 2 * ld, fmt),
+         bd_load8h(src + 3 * ld, fmt), bd_load8h(src + 4 * ld, fmt), bd_load8h(src + 5 * ld, fmt),
+         bd_load8h(src + 6 * ld, fmt), bd_load8h(src + 7 * ld, fmt), dst, dld);
 }
 #endif
 
@@ -469,6 +490,31 @@ static void pack_b(const gemm_step *s, int jp) {
         for (; j < NR; j++) o[j] = 0.0f;
       }
     }
+  } else if (g->Bh) {
+    const uint16_t *src = g->Bh + (size_t)c0 * g->ldb + s->p0;
+    size_t ldb = (size_t)g->ldb;
+    int fmt = g->bfmt, j = 0;
+#if BD_GEMM_AVX2
+    int pk = kc & ~7;
+    for (; j + 8 <= nr; j += 8)
+      for (int p = 0; p < pk; p += 8) tr8x8h(src + j * ldb + p, ldb, out + p * NR + j, NR, fmt);
+#elif BD_GEMM_WASM
+    int pk = kc & ~3;
+    for (; j + 4 <= nr; j += 4)
+      for (int p = 0; p < pk; p += 4) {
+        const uint16_t *q = src + j * ldb + p;
+        tr4x4r(bd_load4h(q, fmt), bd_load4h(q + ldb, fmt), bd_load4h(q + 2 * ldb, fmt), bd_load4h(q + 3 * ldb, fmt),
+               out + p * NR + j, NR);
+      }
+#else
+    int pk = 0;
+#endif
+    for (int jj = 0; jj < j; jj++)
+      for (int p = pk; p < kc; p++) out[p * NR + jj] = bd_half_to_f32(src[jj * ldb + p], fmt);
+    for (; j < nr; j++)
+      for (int p = 0; p < kc; p++) out[p * NR + j] = bd_half_to_f32(src[j * ldb + p], fmt);
+    for (; j < NR; j++)
+      for (int p = 0; p < kc; p++) out[p * NR + j] = 0.0f;
   } else {
     const float *src = g->B + (size_t)c0 * g->ldb + s->p0;
     size_t ldb = (size_t)g->ldb;
@@ -559,11 +605,16 @@ static inline float a_at(const gemm_p *g, int i, int p) {
   return g->transA ? g->A[(size_t)p * g->lda + i] : g->A[(size_t)i * g->lda + p];
 }
 
-/* dot products of op(A) rows (m <= 4) with B rows j (transB): contiguous in p on both sides */
-static void skinny_tb(const gemm_p *g, int j0, int j1, float *arow /* m x k, contiguous */) {
+/* dot products of op(A) rows (m <= 4) with B rows j (transB): contiguous in p on both sides; a half B row is
+ * widened into brow (k floats) first */
+static void skinny_tb(const gemm_p *g, int j0, int j1, float *arow /* m x k, contiguous */, float *brow) {
   int m = g->m, k = g->k;
   for (int j = j0; j < j1; j++) {
-    const float *b = g->B + (size_t)j * g->ldb;
+    const float *b = brow;
+    if (g->Bh)
+      bd_half_row(g->Bh + (size_t)j * g->ldb, brow, k, g->bfmt);
+    else
+      b = g->B + (size_t)j * g->ldb;
     for (int i = 0; i < m; i++) {
       const float *a = arow + (size_t)i * k;
       int p = 0;
@@ -647,9 +698,12 @@ static void skinny_task(void *ctx, int begin, int end, int tid) {
   (void)tid;
   const skinny_ctx *s = (const skinny_ctx *)ctx;
   int j0 = begin * 16, j1 = MIN(end * 16, s->g->n);
-  if (s->g->transB)
-    skinny_tb(s->g, j0, j1, s->arow);
-  else
+  if (s->g->transB) {
+    int slot = -1;
+    float *brow = s->g->Bh ? scratch_get((size_t)s->g->k, &slot) : NULL;
+    skinny_tb(s->g, j0, j1, s->arow, brow);
+    if (brow) scratch_put(brow, slot);
+  } else
     skinny_nb(s->g, j0, j1, s->arow);
 }
 
@@ -852,6 +906,8 @@ void bd_sgemm_own(int transA, int transB, int m, int n, int k, float alpha, cons
   b.g.lda = lda;
   b.g.ldb = ldb;
   b.g.ldc = ldc;
+  b.g.Bh = NULL;
+  b.g.bfmt = 0;
   b.sA = strideA;
   b.sB = strideB;
   b.sC = strideC;
@@ -874,6 +930,14 @@ void bd_sgemm_own(int transA, int transB, int m, int n, int k, float alpha, cons
       gemm_one(&g, 1);
     }
   }
+}
+
+void bd_sgemm_bhalf(int transA, int m, int n, int k, float alpha, const float *A, int lda, const uint16_t *Bh,
+                    int fmt, int ldb, float beta, float *C, int ldc, const float *bias) {
+  if (m <= 0 || n <= 0) return;
+  gemm_p g = {.transA = transA, .transB = 1, .m = m, .n = n, .k = k < 0 ? 0 : k, .alpha = alpha, .beta = beta,
+              .A = A, .B = NULL, .bias = bias, .C = C, .lda = lda, .ldb = ldb, .ldc = ldc, .Bh = Bh, .bfmt = fmt};
+  gemm_one(&g, (int64_t)m * n * (k > 0 ? k : 1) >= PAR_MIN_MACS);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */

@@ -45,6 +45,21 @@ EXPORT("embedding") void w_embedding(const float *table, const int32_t *ids, int
   bd_embedding(table, ids, n, dim, out);
 }
 
+EXPORT("nucleus") void w_nucleus(double *probs, int rows, int V, double p, int incl, int32_t *fallback) {
+  bd_nucleus(probs, rows, V, p, incl, fallback);
+}
+
+EXPORT("sgemm_half") void w_sgemm_half(int tA, int m, int n, int k, float alpha, const float *A, int lda,
+                                       const uint16_t *Bh, int fmt, int ldb, float beta, float *C, int ldc,
+                                       const float *bias) {
+  bd_sgemm_bhalf(tA, m, n, k, alpha, A, lda, Bh, fmt, ldb, beta, C, ldc, bias);
+}
+
+EXPORT("embedding_half") void w_embedding_half(const uint16_t *table, int fmt, const int32_t *ids, int n, int dim,
+                                               float *out) {
+  bd_embedding_half(table, fmt, ids, n, dim, out);
+}
+
 EXPORT("attention") void w_attention(int batch, int heads, int headDim, int qLen, int kLen, const float *q,
                                      const float *k, const float *v, float *out, int qRS, int kRS, int vRS, int oRS,
                                      int qBS, int kBS, int vBS, int oBS, float scale, const int32_t *spans,

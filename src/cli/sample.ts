@@ -4,6 +4,7 @@
  * model calls (exit 130). --length counts new tokens; it is rounded up to whole blocks and the output trimmed.
  */
 import { parseArgs } from 'node:util';
+import { parseWeightDtype, type WeightDtype } from '../model/half.js';
 import { loadModel } from '../model/load.js';
 import { loadTokenizer } from '../data/load-tokenizer.js';
 import { generate, type GenerateOptions } from '../sampling/generate.js';
@@ -14,7 +15,7 @@ import { UsageError, withUsage } from './args.js';
 export const SAMPLE_USAGE =
   'bd3lm sample --model DIR [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy] [--top-p 0.9] ' +
   '[--top-k K] [--temperature T] [--threshold 0.9] [--entropy-bound 1] [--steps N] [--block-size N] [--batch N] [--seed 1] ' +
-  '[--no-bos] [--no-eos-stop] [--no-cache] [--stream] [--json] [--backend native|wasm|ref]';
+  '[--no-bos] [--no-eos-stop] [--no-cache] [--stream] [--json] [--backend native|wasm|ref] [--weights f32|bf16|f16]';
 
 const usage = (msg: string) => new UsageError(`${msg}\nusage: ${SAMPLE_USAGE}`);
 
@@ -36,7 +37,7 @@ export async function runSample(args: string[]): Promise<number> {
         'top-p': { type: 'string' }, 'top-k': { type: 'string' }, temperature: { type: 'string' }, threshold: { type: 'string' },
         'entropy-bound': { type: 'string' }, steps: { type: 'string' }, 'block-size': { type: 'string' }, batch: { type: 'string' },
         seed: { type: 'string' }, 'no-bos': { type: 'boolean' }, 'no-eos-stop': { type: 'boolean' }, 'no-cache': { type: 'boolean' },
-        stream: { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        stream: { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' }, weights: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }),
@@ -50,6 +51,12 @@ export async function runSample(args: string[]): Promise<number> {
   if (!DENOISE_MODES.includes(sampler)) throw usage(`unknown sampler '${values.sampler}' (expected ${DENOISE_MODES.join(', ')})`);
   if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw usage(`unknown backend '${values.backend}'`);
   const batch = num(values.batch, '--batch', true, 1) ?? 1;
+  let weights: WeightDtype = 'f32';
+  try {
+    weights = parseWeightDtype(values.weights ?? 'f32');
+  } catch (e) {
+    throw usage(`--${(e as Error).message}`);
+  }
   if (values.stream && values.json) throw usage('--stream and --json exclude each other');
   if (values.stream && batch > 1) throw usage('--stream prints one sequence; use --batch 1 (or drop --stream)');
   const opts: GenerateOptions = {
@@ -69,7 +76,7 @@ export async function runSample(args: string[]): Promise<number> {
     stopOnEos: !values['no-eos-stop'],
     cache: !values['no-cache'],
   };
-  const model = await loadModel(values.model, { backend: values.backend as BackendName | undefined });
+  const model = await loadModel(values.model, { backend: values.backend as BackendName | undefined, weights });
   const tok = await loadTokenizer(values.model, model.config);
   const ac = new AbortController();
   const onInt = () => ac.abort();

@@ -1,40 +1,51 @@
+import type { HalfMatrix } from '../tensor/backend.js';
+import { isHalf } from '../tensor/half.js';
 import type { ModelConfig } from './config.js';
 
+/** A large weight matrix: fp32, or half-precision storage for inference (src/model/half.ts). */
+export type WeightMatrix = Float32Array | HalfMatrix;
+
 /** Typed views of one transformer block's parameters (HF names, spec 8.3). */
-export interface BlockWeights {
+export interface BlockWeights<M extends WeightMatrix = WeightMatrix> {
   norm1: Float32Array;
-  qkv: Float32Array; // [3D, D]
-  out: Float32Array; // [D, D]
+  qkv: M; // [3D, D]
+  out: M; // [D, D]
   norm2: Float32Array;
-  w1: Float32Array; // [4D, D]
+  w1: M; // [4D, D]
   b1: Float32Array;
-  w2: Float32Array; // [D, 4D]
+  w2: M; // [D, 4D]
   b2: Float32Array;
   /** [6D, cond] and [6D]; absent in the causal AR variant */
   ada: Float32Array | null;
   adaBias: Float32Array | null;
 }
 
-export interface DiTWeights {
-  embed: Float32Array; // [V, D]
+export interface DiTWeights<M extends WeightMatrix = WeightMatrix> {
+  embed: M; // [V, D]
   /** timestep MLP (absent in the AR variant) */
   sigma: { w0: Float32Array; b0: Float32Array; w2: Float32Array; b2: Float32Array } | null;
   invFreq: Float32Array | null;
-  blocks: BlockWeights[];
+  blocks: BlockWeights<M>[];
   normFinal: Float32Array;
-  outW: Float32Array; // [V, D]
+  outW: M; // [V, D]
   outB: Float32Array;
   finalAda: Float32Array | null; // [2D, cond]
   finalAdaBias: Float32Array | null;
 }
 
-/** Picks the backbone tensors out of a loaded checkpoint; throws naming any missing tensor. */
-export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>): DiTWeights {
+/**
+ * Picks the backbone tensors out of a loaded checkpoint; throws naming any missing tensor. `halves` holds the
+ * matrices kept in half precision (absent from `t`).
+ */
+export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>): DiTWeights<Float32Array>;
+export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>, halves: Map<string, HalfMatrix>): DiTWeights;
+export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>, halves?: Map<string, HalfMatrix>): DiTWeights {
   const get = (name: string): Float32Array => {
     const v = t.get(name);
     if (!v) throw new Error(`checkpoint is missing tensor ${name}`);
     return v;
   };
+  const mat = (name: string): WeightMatrix => halves?.get(name) ?? get(name);
   const adaln = !cfg.causal;
   const p = 'backbone.';
   const blocks: BlockWeights[] = [];
@@ -42,19 +53,19 @@ export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>): DiT
     const b = `${p}blocks.${i}.`;
     blocks.push({
       norm1: get(`${b}norm1.weight`),
-      qkv: get(`${b}attn_qkv.weight`),
-      out: get(`${b}attn_out.weight`),
+      qkv: mat(`${b}attn_qkv.weight`),
+      out: mat(`${b}attn_out.weight`),
       norm2: get(`${b}norm2.weight`),
-      w1: get(`${b}mlp.0.weight`),
+      w1: mat(`${b}mlp.0.weight`),
       b1: get(`${b}mlp.0.bias`),
-      w2: get(`${b}mlp.2.weight`),
+      w2: mat(`${b}mlp.2.weight`),
       b2: get(`${b}mlp.2.bias`),
       ada: adaln ? get(`${b}adaLN_modulation.weight`) : null,
       adaBias: adaln ? get(`${b}adaLN_modulation.bias`) : null,
     });
   }
   return {
-    embed: get(`${p}vocab_embed.embedding`),
+    embed: mat(`${p}vocab_embed.embedding`),
     sigma: adaln
       ? {
           w0: get(`${p}sigma_map.mlp.0.weight`),
@@ -66,9 +77,18 @@ export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>): DiT
     invFreq: t.get(`${p}rotary_emb.inv_freq`) ?? null,
     blocks,
     normFinal: get(`${p}output_layer.norm_final.weight`),
-    outW: get(`${p}output_layer.linear.weight`),
+    outW: mat(`${p}output_layer.linear.weight`),
     outB: get(`${p}output_layer.linear.bias`),
     finalAda: adaln ? get(`${p}output_layer.adaLN_modulation.weight`) : null,
     finalAdaBias: adaln ? get(`${p}output_layer.adaLN_modulation.bias`) : null,
   };
+}
+
+/** The weights as fp32 arrays; throws for a model loaded with half-precision weights (an inference-only option). */
+export function fp32Weights(w: DiTWeights): DiTWeights<Float32Array> {
+  const mats = [w.embed, w.outW, ...w.blocks.flatMap((b) => [b.qkv, b.out, b.w1, b.w2])];
+  if (mats.some(isHalf)) {
+    throw new Error("half-precision weights are for inference only: load the model with weights: 'f32' to train");
+  }
+  return w as DiTWeights<Float32Array>;
 }

@@ -205,10 +205,10 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
     if (!P) {
       sigma = timeCond ? Float32Array.from(tf, (v) => sigmaFromP(v)) : undefined;
       P = new LazyProbs(wm, x, B, W, A, maskId, o.filters, sigma);
-      P.fetch(need);
+      P.prepare(need);
       calls++;
       called = true;
-    } else P.fetch(need); // a reused p(x0) may lack a row first needed now: same window and sigma, no new call counted
+    } else P.prepare(need); // a reused p(x0) may lack a row first needed now: same window and sigma, no new call counted
     const u = noise();
     const changedItem = new Uint8Array(B);
     for (let b = 0; b < B; b++) {

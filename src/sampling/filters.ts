@@ -3,7 +3,8 @@
  * (spec 5.2); temperature and top-k are extensions, off by default, applied in the order temperature -> top-k ->
  * top-p so that the defaults reproduce the reference bit for bit (no arithmetic happens when they are off).
  */
-import { nucleusFilter, topKFilter } from './nucleus.js';
+import type { Backend } from '../tensor/backend.js';
+import { nucleusFilter, nucleusFilterSorted, topKFilter } from './nucleus.js';
 
 export interface ProbFilters {
   /** nucleus p in (0, 1]; 1 = off (reference default). The reference excludes the token that crosses p. */
@@ -25,8 +26,8 @@ export function validateFilters(f: ProbFilters): void {
   if (!Number.isInteger(k) || k < 0) throw new Error(`topK must be a non-negative integer (0 = off), got ${f.topK}`);
 }
 
-/** Applies the filters in place to probability rows [rows][V]. */
-export function applyFilters(probs: Float64Array, rows: number, V: number, f: ProbFilters): Float64Array {
+/** Applies the filters in place to probability rows [rows][V]; the nucleus filter on `be` when it has one. */
+export function applyFilters(probs: Float64Array, rows: number, V: number, f: ProbFilters, be?: Backend): Float64Array {
   const temp = f.temperature ?? 1;
   if (temp !== 1) {
     for (let r = 0; r < rows; r++) {
@@ -39,6 +40,12 @@ export function applyFilters(probs: Float64Array, rows: number, V: number, f: Pr
   const k = f.topK ?? 0;
   if (k > 0 && k < V) topKFilter(probs, rows, V, k);
   const p = f.topP ?? 1;
-  if (p < 1) nucleusFilter(probs, rows, V, p, f.includeCrossing ?? false);
+  if (p < 1) {
+    const incl = f.includeCrossing ?? false;
+    if (!be?.nucleus) return nucleusFilter(probs, rows, V, p, incl);
+    const fallback = new Int32Array(rows);
+    be.nucleus(probs, rows, V, p, incl, fallback);
+    for (let r = 0; r < rows; r++) if (fallback[r]) nucleusFilterSorted(probs.subarray(r * V, (r + 1) * V), 1, V, p, incl);
+  }
   return probs;
 }

@@ -114,16 +114,26 @@ export class LazyProbs {
 
   /** filtered probabilities of row r (computed once; do not modify) */
   row(r: number): Float64Array {
-    let p = this.probs.get(r);
-    if (p) return p;
-    this.fetch([r]);
-    const l = this.logp.get(r)!;
-    p = new Float64Array(this.V);
-    for (let v = 0; v < p.length; v++) p[v] = Math.exp(l[v]);
-    applyFilters(p, 1, this.V, this.filters);
-    this.probs.set(r, p);
-    this.logp.delete(r);
-    return p;
+    if (!this.probs.has(r)) this.prepare([r]);
+    return this.probs.get(r)!;
+  }
+
+  /** Filtered probabilities of these rows, computed together: the backend's nucleus filter runs rows in parallel. */
+  prepare(rows: ArrayLike<number>): void {
+    const todo = [...new Set(Array.from(rows))].filter((r) => !this.probs.has(r));
+    if (todo.length === 0) return;
+    this.fetch(todo);
+    const V = this.V;
+    const all = new Float64Array(todo.length * V);
+    todo.forEach((r, i) => {
+      const l = this.logp.get(r)!;
+      for (let v = 0; v < V; v++) all[i * V + v] = Math.exp(l[v]);
+    });
+    applyFilters(all, todo.length, V, this.filters, this.wm.model.backend);
+    todo.forEach((r, i) => {
+      this.probs.set(r, all.subarray(i * V, (i + 1) * V));
+      this.logp.delete(r);
+    });
   }
 }
 

@@ -9,6 +9,17 @@
  */
 export type BackendName = 'native' | 'wasm' | 'ref';
 
+export type HalfDtype = 'bf16' | 'f16';
+
+/**
+ * A matrix kept as half-precision bit patterns (IEEE binary16 or bfloat16) in backend memory (`allocHalf`) and
+ * widened to fp32 where a kernel reads it: inference weights stored at half the bytes (src/model/half.ts).
+ */
+export interface HalfMatrix {
+  readonly data: Uint16Array;
+  readonly dtype: HalfDtype;
+}
+
 export interface GemmArgs {
   transA?: boolean;
   transB?: boolean;
@@ -19,7 +30,8 @@ export interface GemmArgs {
   alpha?: number;
   a: Float32Array;
   lda: number;
-  b: Float32Array;
+  /** a HalfMatrix only with transB and batch 1 (weight products): fp32 arithmetic on the widened values */
+  b: Float32Array | HalfMatrix;
   ldb: number;
   /** default 0: C is overwritten and never read; 1 accumulates */
   beta?: number;
@@ -176,8 +188,10 @@ export interface Backend {
   readonly info: string;
   alloc(n: number): Float32Array;
   allocInt(n: number): Int32Array;
-  /** Return memory from alloc/allocInt (a no-op where the GC owns it). The array must not be used afterwards. */
-  free(a: Float32Array | Int32Array): void;
+  /** storage for a HalfMatrix's bits */
+  allocHalf(n: number): Uint16Array;
+  /** Return memory from alloc/allocInt/allocHalf (a no-op where the GC owns it). The array must not be used afterwards. */
+  free(a: Float32Array | Int32Array | Uint16Array): void;
 
   sgemm(args: GemmArgs): void;
   layerNorm(args: LayerNormArgs): void;
@@ -187,7 +201,13 @@ export interface Backend {
   logSoftmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   logsumexp(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   rotary(args: RotaryArgs): void;
-  embedding(table: Float32Array, ids: Int32Array, n: number, dim: number, out: Float32Array): void;
+  embedding(table: Float32Array | HalfMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void;
+  /**
+   * Optional (absent: the sampler runs src/sampling/nucleus.ts): nucleus filter of float64 probability rows in
+   * place, 0 < p < 1, rows in parallel, bit for bit nucleusFilter. fallback[r] = 1 marks a row left unchanged (a
+   * NaN in it) that the caller filters by the definition; else 0.
+   */
+  nucleus?(probs: Float64Array, rows: number, V: number, p: number, includeCrossing: boolean, fallback: Int32Array): void;
   attention(args: AttentionArgs): void;
 
   // training

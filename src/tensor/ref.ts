@@ -10,10 +10,12 @@ import type {
   GatedResidualArgs,
   GatedResidualBackwardArgs,
   GemmArgs,
+  HalfMatrix,
   LayerNormArgs,
   LayerNormBackwardArgs,
   RotaryArgs,
 } from './backend.js';
+import { isHalf, widenHalf } from './half.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
@@ -28,10 +30,16 @@ export class RefBackend implements Backend {
   allocInt(n: number): Int32Array {
     return new Int32Array(n);
   }
-  free(_a: Float32Array | Int32Array): void {}
+  allocHalf(n: number): Uint16Array {
+    return new Uint16Array(n);
+  }
+  free(_a: Float32Array | Int32Array | Uint16Array): void {}
 
   sgemm(g: GemmArgs): void {
-    const { m, n, k, a, lda, b, ldb, c, ldc } = g;
+    const { m, n, k, a, lda, ldb, c, ldc } = g;
+    if (isHalf(g.b) && (!g.transB || (g.batch ?? 1) !== 1)) throw new Error('sgemm: a half-precision b needs transB and batch 1');
+    // a half b is the same product on its exact fp32 values
+    const b = isHalf(g.b) ? widenHalf(g.b) : g.b;
     const alpha = g.alpha ?? 1;
     const beta = g.beta ?? 0;
     const batch = g.batch ?? 1;
@@ -149,7 +157,8 @@ export class RefBackend implements Backend {
     }
   }
 
-  embedding(table: Float32Array, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
+  embedding(table: Float32Array | HalfMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
+    if (isHalf(table)) table = widenHalf(table);
     for (let i = 0; i < n; i++) out.set(table.subarray(ids[i] * dim, ids[i] * dim + dim), i * dim);
   }
 

@@ -21,10 +21,12 @@ import type {
   GatedResidualArgs,
   GatedResidualBackwardArgs,
   GemmArgs,
+  HalfMatrix,
   LayerNormArgs,
   LayerNormBackwardArgs,
   RotaryArgs,
 } from './backend.js';
+import { isHalf } from './half.js';
 
 export interface WasmBackendOptions {
   /** threads including the caller; default $BD3LM_THREADS, else min(2, hardware concurrency) */
@@ -53,7 +55,7 @@ export interface WasmBackend extends Backend {
   heapStats(): { used: number; extent: number; blocks: number };
 }
 
-type Arr = Float32Array | Int32Array;
+type Arr = Float32Array | Int32Array | Uint16Array | Float64Array;
 type Ptr = number;
 
 interface Exports {
@@ -79,6 +81,10 @@ interface Exports {
   rotary(x: Ptr, rows: number, rowStride: number, heads: number, headDim: number, cos: Ptr, sin: Ptr, pos0: number,
     seqLen: number): void;
   embedding(table: Ptr, ids: Ptr, n: number, dim: number, out: Ptr): void;
+  sgemm_half(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, fmt: number,
+    ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
+  embedding_half(table: Ptr, fmt: number, ids: Ptr, n: number, dim: number, out: Ptr): void;
+  nucleus(probs: Ptr, rows: number, V: number, p: number, incl: number, fallback: Ptr): void;
   attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: Ptr, k: Ptr, v: Ptr,
     out: Ptr, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
     oBS: number, scale: number, spans: Ptr, nSpans: number, lse: Ptr): void;
@@ -117,6 +123,8 @@ interface PoolWorker {
 }
 
 const PAGE = 65536;
+/** BD_HALF_* of native/half.h */
+const HALF_FMT = { bf16: 1, f16: 2 } as const;
 const WORKER_STACK = 1 << 20;
 const IS_NODE = typeof process !== 'undefined' && !!process.versions?.node;
 
@@ -301,6 +309,11 @@ class WasmBackendImpl implements WasmBackend {
     this.live.add(p);
     return new Int32Array(this.buffer(), p, n);
   }
+  allocHalf(n: number): Uint16Array {
+    const p = this.raw(Math.max(n * 2, 4), 1);
+    this.live.add(p);
+    return new Uint16Array(this.buffer(), p, n);
+  }
   free(a: Arr): void {
     this.buffer();
     // a subarray or a second free would corrupt the C heap's block headers
@@ -347,8 +360,16 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   sgemm(g: GemmArgs): void {
+    if (isHalf(g.b)) {
+      const h = g.b;
+      if (!g.transB || (g.batch ?? 1) !== 1) throw new Error('sgemm: a half-precision b needs transB and batch 1');
+      this.call(() => this.ex.sgemm_half(g.transA ? 1 : 0, g.m, g.n, g.k, g.alpha ?? 1, this.p(g.a), g.lda,
+        this.p(h.data), HALF_FMT[h.dtype], g.ldb, g.beta ?? 0, this.p(g.c, true), g.ldc, this.p(g.bias)));
+      return;
+    }
+    const b = g.b;
     this.call(() => this.ex.sgemm(g.transA ? 1 : 0, g.transB ? 1 : 0, g.m, g.n, g.k, g.alpha ?? 1, this.p(g.a),
-      g.lda, this.p(g.b), g.ldb, g.beta ?? 0, this.p(g.c, true), g.ldc, this.p(g.bias), g.batch ?? 1,
+      g.lda, this.p(b), g.ldb, g.beta ?? 0, this.p(g.c, true), g.ldc, this.p(g.bias), g.batch ?? 1,
       g.strideA ?? 0, g.strideB ?? 0, g.strideC ?? 0));
   }
   layerNorm(l: LayerNormArgs): void {
@@ -376,8 +397,16 @@ class WasmBackendImpl implements WasmBackend {
     this.call(() => this.ex.rotary(this.p(r.x, true), r.rows, r.rowStride, r.heads, r.headDim, this.p(r.cos),
       this.p(r.sin), r.pos0, r.seqLen));
   }
-  embedding(table: Float32Array, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
-    this.call(() => this.ex.embedding(this.p(table), this.p(ids), n, dim, this.p(out, true)));
+  embedding(table: Float32Array | HalfMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
+    this.call(() =>
+      isHalf(table)
+        ? this.ex.embedding_half(this.p(table.data), HALF_FMT[table.dtype], this.p(ids), n, dim, this.p(out, true))
+        : this.ex.embedding(this.p(table), this.p(ids), n, dim, this.p(out, true)));
+  }
+  nucleus(probs: Float64Array, rows: number, V: number, p: number, includeCrossing: boolean, fallback: Int32Array): void {
+    if (!(p > 0 && p < 1)) throw new Error(`nucleus: p must be in (0, 1), got ${p}`);
+    if (probs.length < rows * V || fallback.length < rows) throw new Error('nucleus: arrays shorter than rows x V / rows');
+    this.call(() => this.ex.nucleus(this.p(probs, true), rows, V, p, includeCrossing ? 1 : 0, this.p(fallback, true)));
   }
   attention(a: AttentionArgs): void {
     this.call(() => this.ex.attention(a.batch, a.heads, a.headDim, a.qLen, a.kLen, this.p(a.q), this.p(a.k),

@@ -7,7 +7,7 @@
  */
 import type { DiT } from '../model/dit.js';
 import { timestepEmbedding } from '../model/conditioning.js';
-import type { DiTWeights } from '../model/weights.js';
+import { fp32Weights, type DiTWeights } from '../model/weights.js';
 import type { Backend } from '../tensor/backend.js';
 import { gatherXt, trainScratch, type LayerActs, type TrainActivations, type TrainScratch } from './forward-train.js';
 import type { Grads } from './grads.js';
@@ -63,10 +63,10 @@ export function backward(model: DiT, acts: TrainActivations, dlogits: Float32Arr
   if (mod) modulationBackward(model.weights, g, mod.c, acts.sigmas, cfg.condDim, D, dmod, dfinal!);
 }
 
-function headBackward(model: DiT, ws: TrainScratch, acts: TrainActivations, dlogits: Float32Array, g: DiTWeights, dfinal: Float32Array | null, outRows: number): Float32Array {
+function headBackward(model: DiT, ws: TrainScratch, acts: TrainActivations, dlogits: Float32Array, g: DiTWeights<Float32Array>, dfinal: Float32Array | null, outRows: number): Float32Array {
   const { hiddenDim: D, vocabSize: V } = model.config;
   const be = model.backend;
-  const w = model.weights;
+  const w = fp32Weights(model.weights);
   const n = acts.src.length;
   const dh = ws.get('dh_out', outRows * D).fill(0);
   if (n === 0) return dh;
@@ -109,14 +109,14 @@ function headBackward(model: DiT, ws: TrainScratch, acts: TrainActivations, dlog
  */
 function blockBackward(
   model: DiT, ws: TrainScratch, acts: TrainActivations, l: number, a: LayerActs, dh: Float32Array, qLen: number,
-  g: DiTWeights, dm: Float32Array | null,
+  g: DiTWeights<Float32Array>, dm: Float32Array | null,
 ): Float32Array {
   const cfg = model.config;
   const D = cfg.hiddenDim;
   const H = cfg.nHeads;
   const hd = D / H;
   const be: Backend = model.backend;
-  const w = model.weights.blocks[l];
+  const w = fp32Weights(model.weights).blocks[l];
   const gw = g.blocks[l];
   const { B, S } = acts;
   const R = B * S;
@@ -210,7 +210,7 @@ const dsilu = (z: number) => {
  * adaLN vectors -> their linear layers and c -> the sigma_map MLP (Linear -> SiLU -> Linear, outer SiLU). Tiny
  * (cond_dim wide), so plain TypeScript in float64; the MLP activations are recomputed from sigma.
  */
-function modulationBackward(w: DiTWeights, g: DiTWeights, c: Float32Array, sigmas: number[], C: number, D: number, dmod: Float32Array[], dfinal: Float32Array): void {
+function modulationBackward(w: DiTWeights, g: DiTWeights<Float32Array>, c: Float32Array, sigmas: number[], C: number, D: number, dmod: Float32Array[], dfinal: Float32Array): void {
   const sw = w.sigma!;
   const sg = g.sigma!;
   const F = sw.w0.length / C;

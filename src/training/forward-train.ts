@@ -13,6 +13,7 @@
  */
 import type { BlockTap, DiT, Layout } from '../model/dit.js';
 import { modulation, type Modulation } from '../model/conditioning.js';
+import { fp32Weights } from '../model/weights.js';
 import type { Backend } from '../tensor/backend.js';
 import { Workspace } from '../tensor/workspace.js';
 
@@ -121,6 +122,7 @@ export function trainForward(model: DiT, req: TrainForwardRequest): { logits: Fl
   const cfg = model.config;
   const D = cfg.hiddenDim;
   const be: Backend = model.backend;
+  const w = fp32Weights(model.weights); // training refuses half-precision weights
   const ws = trainScratch(model);
   if (req.ids.length !== B * S) throw new Error(`ids has ${req.ids.length} entries, expected batch*seqLen = ${B * S}`);
   model.checkIds(req.ids);
@@ -134,7 +136,7 @@ export function trainForward(model: DiT, req: TrainForwardRequest): { logits: Fl
   const drop = req.dropout && req.dropout.p > 0 ? req.dropout : undefined;
 
   const h = ws.get('h', B * S * D);
-  be.embedding(model.weights.embed, ids, B * S, D, h);
+  be.embedding(w.embed, ids, B * S, D, h);
   const layers: LayerActs[] = [];
   let out = h;
   let rowsPerItem = S;

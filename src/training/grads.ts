@@ -10,7 +10,7 @@ export class Grads {
   /** param name -> gradient, same shape as the parameter */
   readonly tensors: Map<string, Float32Array>;
   /** the same arrays viewed like the model's weights (backward writes through these) */
-  readonly views: DiTWeights;
+  readonly views: DiTWeights<Float32Array>;
   private readonly model: DiT;
 
   constructor(model: DiT) {
