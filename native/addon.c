@@ -299,6 +299,17 @@ static napi_value js_rotary(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* every id must index a row of a table of tableLen floats with rows of dim */
+static void check_ids(call_t *c, const int32_t *ids, int64_t n, int64_t tableLen, int64_t dim) {
+  if (c->failed || dim <= 0) return;
+  const int64_t vocab = tableLen / dim;
+  for (int64_t i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      fail(c, "%s[%lld] = %lld is outside the table", "ids", i, ids[i]);
+      return;
+    }
+}
+
 /* embedding(table, ids, n, dim, out); embeddingHalf(table, dtype, ids, n, dim, out) with a Uint16Array table */
 static napi_value embedding_like(napi_env env, napi_callback_info info, int half) {
   call_t c;
@@ -311,14 +322,7 @@ static napi_value embedding_like(napi_env env, napi_callback_info info, int half
   float *out = F32(4 + half, "out", &lo);
   need(&c, "ids", lids, n);
   need(&c, "out", lo, n * dim);
-  if (!c.failed && dim > 0) {
-    int64_t vocab = lt / dim;
-    for (int64_t i = 0; i < n; i++)
-      if (ids[i] < 0 || ids[i] >= vocab) {
-        fail(&c, "%s[%lld] = %lld is outside the table", "ids", i, ids[i]);
-        break;
-      }
-  }
+  check_ids(&c, ids, n, lt, dim);
   if (c.failed) return NULL;
   if (half)
     bd_embedding_half((const uint16_t *)table, fmt, ids, (int)n, (int)dim, out);
@@ -517,14 +521,7 @@ static napi_value js_embedding_backward(napi_env env, napi_callback_info info) {
   float *dtable = F32(4, "dtable", &lt);
   need(&c, "ids", lids, n);
   need(&c, "dout", ldo, n * dim);
-  if (!c.failed && dim > 0) {
-    int64_t vocab = lt / dim;
-    for (int64_t i = 0; i < n; i++)
-      if (ids[i] < 0 || ids[i] >= vocab) {
-        fail(&c, "%s[%lld] = %lld is outside the table", "ids", i, ids[i]);
-        break;
-      }
-  }
+  check_ids(&c, ids, n, lt, dim);
   if (c.failed) return NULL;
   bd_embedding_backward(dout, ids, (int)n, (int)dim, dtable);
   return undefined(env);
