@@ -1,5 +1,6 @@
 /** Shared test helpers: a seeded RNG, random arrays and closeness checks with explicit tolerances. */
 import assert from 'node:assert/strict';
+import { createBackend, type Backend, type BackendName } from '../src/tensor/index.js';
 
 /** mulberry32: small, fast, deterministic uniform [0, 1) generator. */
 export function mulberry32(seed: number): () => number {
@@ -107,4 +108,14 @@ export function blockDiffusionSpans(L: number, B: number): Int32Array {
     s.push(L + b * B, L + e, L, L + e, 0, 0);
   }
   return Int32Array.from(s);
+}
+
+/** The backend, or why it is unavailable (a string: the test is skipped with it). */
+export async function loadBackend(name: BackendName): Promise<Backend | string> {
+  try {
+    const be = await createBackend(name);
+    return be.name === name ? be : `createBackend('${name}') returned '${be.name}'`;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
 }

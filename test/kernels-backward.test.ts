@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createBackend, RefBackend, type Backend, type BackendName } from '../src/tensor/index.js';
+import { RefBackend, type Backend, type BackendName } from '../src/tensor/index.js';
 import type { AttentionArgs } from '../src/tensor/backend.js';
-import { assertClose, blockDiffusionSpans, causalSpans, fullSpans, place, Rng } from './helpers.js';
+import { assertClose, blockDiffusionSpans, causalSpans, fullSpans, loadBackend, place, Rng } from './helpers.js';
 
 const ref = new RefBackend();
 /** the ref kernels index plain arrays: run them in float64 by passing Float64Arrays where Float32Arrays are typed */
@@ -180,19 +180,11 @@ function torchAdamW(p: number[], g: number[], m: number[], v: number[], o: { lr:
   }
 }
 
-async function load(name: BackendName): Promise<Backend | string> {
-  try {
-    const be = await createBackend(name);
-    return be.name === name ? be : `createBackend('${name}') returned '${be.name}'`;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
-}
 
 const all: [BackendName, Backend | string][] = [
   ['ref', ref],
-  ['native', await load('native')],
-  ['wasm', await load('wasm')],
+  ['native', await loadBackend('native')],
+  ['wasm', await loadBackend('wasm')],
 ];
 
 for (const [name, be] of all) {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createBackend, RefBackend, type Backend, type BackendName } from '../src/tensor/index.js';
+import { RefBackend, type Backend, type BackendName } from '../src/tensor/index.js';
 import {
   assertClose,
   blockDiffusionSpans,
@@ -13,23 +13,16 @@ import {
   fullSpans,
   place,
   Rng,
+  loadBackend,
 } from './helpers.js';
 
 const ref = new RefBackend();
 const TOL = 1e-5;
 
-async function load(name: BackendName): Promise<Backend | string> {
-  try {
-    const be = await createBackend(name);
-    return be.name === name ? be : `createBackend('${name}') returned '${be.name}'`;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
-}
 
 const candidates: [BackendName, Backend | string][] = [
-  ['native', await load('native')],
-  ['wasm', await load('wasm')],
+  ['native', await loadBackend('native')],
+  ['wasm', await loadBackend('wasm')],
 ];
 
 for (const [name, be] of candidates) {
