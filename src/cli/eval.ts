@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../model/load.js';
+import type { DiT } from '../model/dit.js';
 import { loadTokenizer } from '../data/load-tokenizer.js';
 import { genPPL } from '../eval/genppl.js';
 import { perplexity } from '../eval/ppl.js';
@@ -79,6 +80,21 @@ async function genPplCommand(args: string[]): Promise<number> {
 }
 
 /**
+ * The first `max` batches, in file order, of a dataset split: DIR itself, or DIR/valid when DIR holds the splits.
+ * The loader closes once the batches are consumed.
+ */
+function splitBatches(data: string, model: DiT, B: number, max: number, dropLast: boolean): { dir: string; batches: Iterable<{ ids: Int32Array; rows: number }> } {
+  const dir = fs.existsSync(path.join(data, 'meta.json')) ? data : path.join(data, 'valid');
+  const loader = new Loader(dir, { batchSize: B, shuffle: false, dropLast, expect: { L: model.config.modelLength, vocabSize: model.config.vocabSize } });
+  const n = Math.min(max, loader.batchesPerEpoch);
+  const batches = (function* () {
+    for (let i = 0; i < n; i++) yield loader.next();
+    loader.close();
+  })();
+  return { dir, batches };
+}
+
+/**
  * `eval ppl`: test perplexity on a prepared dataset split, or zero-shot on text files (spec 7.3: documents wrapped to
  * the model length as [BOS] + chunk + [EOS], no EOS between documents).
  */
@@ -114,14 +130,7 @@ async function pplCommand(args: string[]): Promise<number> {
   let batches: Iterable<{ ids: Int32Array; rows: number }>;
   let source: string;
   if (values.data) {
-    const dir = fs.existsSync(path.join(values.data, 'meta.json')) ? values.data : path.join(values.data, 'valid');
-    const loader = new Loader(dir, { batchSize: B, shuffle: false, dropLast: false, expect: { L, vocabSize: model.config.vocabSize } });
-    const n = Math.min(maxBatches, loader.batchesPerEpoch);
-    batches = (function* () {
-      for (let i = 0; i < n; i++) yield loader.next();
-      loader.close();
-    })();
-    source = dir;
+    ({ dir: source, batches } = splitBatches(values.data, model, B, maxBatches, false));
   } else {
     const tok = await loadTokenizer(values.model, model.config);
     const rows: Int32Array[] = [];
@@ -172,14 +181,9 @@ async function varianceCommand(args: string[]): Promise<number> {
   if ((epsMin ?? 1e-3) > (epsMax ?? 1)) throw bad('--eps-min must not exceed --eps-max');
   if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw bad(`unknown backend '${values.backend}'`);
   const model = await loadModel(values.model, { backend: values.backend as BackendName | undefined });
-  const dir = fs.existsSync(path.join(values.data, 'meta.json')) ? values.data : path.join(values.data, 'valid');
-  const loader = new Loader(dir, { batchSize: B, shuffle: false, expect: { L: model.config.modelLength, vocabSize: model.config.vocabSize } });
-  const n = Math.min(M, loader.batchesPerEpoch);
-  const batches = (function* () {
-    for (let i = 0; i < n; i++) yield loader.next();
-  })();
+  // full batches only: the estimator compares equally sized batches
+  const { dir, batches } = splitBatches(values.data, model, B, M, true);
   const report = gradientVariance(model, batches, { epsMin, epsMax, seed: num(values.seed, '--seed', (x) => Number.isInteger(x) && x >= 0) });
-  loader.close();
   process.stdout.write(JSON.stringify({ model: values.model, data: dir, ...report }) + '\n');
   return 0;
 }
