@@ -24,7 +24,8 @@
         "native/kernels/attention_backward.c",
         "native/kernels/embedding_backward.c",
         "native/kernels/optim.c",
-        "native/kernels/nucleus.c"
+        "native/kernels/sampling.c",
+        "native/kernels/scratch.c"
       ],
       "include_dirs": ["native"],
       "cflags": ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=fast", "-fno-math-errno", "-std=c11", "-D_GNU_SOURCE", "-pthread"],

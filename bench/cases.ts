@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createBackend } from '../src/tensor/index.js';
 import type { Backend, BackendName } from '../src/tensor/backend.js';
 import { PRESETS, type PresetName } from '../src/model/config.js';
@@ -7,7 +8,7 @@ import { halveWeights, parseWeightDtype, type WeightDtype } from '../src/model/h
 import type { HalfDtype } from '../src/tensor/backend.js';
 import { benchHalfLogits } from './half-logits.js';
 import { benchModelCall } from './model-call.js';
-import { benchNucleus } from './nucleus.js';
+import { benchSampleRows } from './sample-rows.js';
 import { Rng } from '../src/tensor/rng.js';
 import { generate, type SamplerName } from '../src/sampling/generate.js';
 import { loadGpt2Tokenizer } from '../src/data/gpt2.js';
@@ -53,8 +54,8 @@ export const CASES: BenchCase[] = [
   // the effect of half weights on the logits (vs fp32): the golden checkpoint and random tiny/small models
   ...(['golden', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16'] as const).map((w) =>
     ({ id: `logits:native:${m}:${w}`, bench: 'logits', backend: 'native' as const }))),
-  // the nucleus filter of a DDPM step (16 rows of 50258): TypeScript vs the backend kernel, flatter and more peaked rows
-  ...BACKENDS.flatMap((b) => [2, 8].map((sc) => ({ id: `nucleus:${b}:16:${sc}`, bench: 'nucleus', backend: b }))),
+  // the per-row work of a DDPM step (16 rows of 50258): TypeScript vs the backend kernel, flatter and more peaked rows
+  ...BACKENDS.flatMap((b) => [2, 8].map((sc) => ({ id: `rows:${b}:16:${sc}`, bench: 'rows', backend: b }))),
 ];
 
 /** best-of-n wall time in seconds after one warm-up call */
@@ -70,6 +71,22 @@ function bestOf(n: number, fn: () => void): number {
 }
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
+
+/**
+ * Peak RSS of a phase in MB: Linux's VmHWM (and maxRSS) after resetting it through /proc/self/clear_refs ("5"), so
+ * what came before (building the model: random init temporaries) does not count. Elsewhere the process peak.
+ */
+function phasePeakRss(): () => number {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    return peakRssMb;
+  }
+  return () => {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : peakRssMb();
+  };
+}
 
 function fill(a: Float32Array, rng: Rng): Float32Array {
   for (let i = 0; i < a.length; i++) a[i] = rng.uniform() - 0.5;
@@ -133,18 +150,23 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   const model = new DiT(cfg, tensors, be, weights === 'f32' ? undefined : halveWeights(tensors, weights, be));
   const tok = await loadGpt2Tokenizer();
   // 512 tokens with BOS: 511 generated; T = L' steps per block (first hitting: one reveal per model call)
-  const run = async () => {
-    const t0 = performance.now();
-    const r = await generate(model, tok, { maxNewTokens: 511, blockSize: bs, sampler, steps: bs, topP: 0.9, stopOnEos: false, stop: false, seed: 1, batch }).result();
-    return { r, s: (performance.now() - t0) / 1000 };
-  };
-  const { r, s } = await run();
+  const rss = phasePeakRss();
+  const t0 = performance.now();
+  const r = await generate(model, tok, { maxNewTokens: 511, blockSize: bs, sampler, steps: bs, topP: 0.9, stopOnEos: false, stop: false, seed: 1, batch }).result();
+  const s = (performance.now() - t0) / 1000;
   const tokens = r.sequences.reduce((a, q) => a + q.allTokens.length, 0);
+  const mb = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
+  const weightBytes = [...model.tensors.values()].reduce((a, t) => a + t.byteLength, 0) + [...model.halves.values()].reduce((a, h) => a + h.data.byteLength, 0);
+  // generate's KV cache: three fp32 [B][C][D] arrays per layer (src/model/kvcache.ts), C = the model length in blocks
+  const cacheBytes = 3 * cfg.nBlocks * batch * Math.floor(cfg.modelLength / bs) * bs * cfg.hiddenDim * 4;
+  const rssMb = rss();
   return {
     preset, L: cfg.modelLength, block_size: bs, sampler, weights, T: bs, top_p: 0.9, kv_cache: true, B: batch, seq_len: 512,
     // backbone calls as the reference counts them: denoiser calls plus one KV store pass per block
     nfe: r.sequences[0].nfe, backbone_calls: r.modelCalls + 512 / bs, tokens_per_s: +(tokens / s).toFixed(2),
-    ms_per_backbone_call: +((s * 1000) / (r.modelCalls + 512 / bs)).toFixed(1), seconds: +s.toFixed(2), peak_rss_mb: peakRssMb(),
+    ms_per_backbone_call: +((s * 1000) / (r.modelCalls + 512 / bs)).toFixed(1), seconds: +s.toFixed(2),
+    // memory while sampling (peak RSS of the run) against what it must hold: the weights and the KV cache
+    rss_mb: rssMb, weights_mb: mb(weightBytes), cache_mb: mb(cacheBytes), rss_ratio: +(rssMb / ((weightBytes + cacheBytes) / 2 ** 20)).toFixed(2),
   };
 }
 
@@ -160,7 +182,7 @@ export async function runCase(id: string): Promise<Record<string, unknown>> {
   if (bench === 'forward') return { ...head, ...benchForward(be, rest[0] as PresetName, Number(rest[1])) };
   if (bench === 'train') return { ...head, ...benchTrain(be, rest[0] as PresetName, Number(rest[1]), Number(rest[2])) };
   if (bench === 'call') return { ...head, ...benchModelCall(be, rest[0] as PresetName, Number(rest[1]), parseWeightDtype(rest[2] ?? 'f32')) };
-  if (bench === 'nucleus') return { ...head, ...benchNucleus(be, Number(rest[0]), Number(rest[1])) };
+  if (bench === 'rows') return { ...head, ...benchSampleRows(be, Number(rest[0]), Number(rest[1])) };
   if (bench === 'logits') return { ...head, ...(await benchHalfLogits(be, rest[0], rest[1] as HalfDtype)) };
   if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]), parseWeightDtype(rest[4] ?? 'f32'))) };
   throw new Error(`unknown bench case ${id}`);

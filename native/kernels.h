@@ -74,10 +74,34 @@ typedef struct {
 } bd_attention_args;
 void bd_attention(const bd_attention_args *a);
 
-/* Nucleus (top-p, 0 < p < 1) filter of float64 probability rows [rows][V] in place, rows in parallel: exactly
- * src/sampling/nucleus.ts nucleusFilter (kept set, sums and renormalisation bit for bit). fallback[r] = 1 marks a
- * row left unchanged (it holds a NaN, or scratch memory ran out) for the caller's definition; else 0. */
-void bd_nucleus(double *probs, int rows, int V, double p, int includeCrossing, int32_t *fallback);
+/* The per-row work of the block sampler (native/kernels/sampling.c), exactly RefBackend.sampleRows of
+ * src/tensor/ref.ts (float64, JavaScript's exp/log/pow). With logp ([rows][V] SUBS log-probabilities): row r of
+ * probs becomes exp(logp[r]) after the filters temperature (1 = off), top-k (0 or >= V = off) and top-p (>= 1 = off,
+ * includeCrossing keeps the crossing token); fallback[r] = 1 marks a row whose top-k / top-p were not applied (it
+ * holds a NaN, or scratch memory ran out) and whose draws were not made (out = -1): the caller filters it by the
+ * definition and draws again without logp. Then draw d (d < draws) picks a token from row drawRow[d] of probs into
+ * out[d]: the race argmax q / (1e-10 - ln(u + 1e-10)) on q = p, or with maskId >= 0 on the DDPM posterior
+ * q = p * keep, q[maskId] = stay. Its noise u is noise[d][V], or (noise NULL) the seeded row (seeds[3d], seeds[3d+1],
+ * seeds[3d+2]) = (word 0, word 1, row) of src/sampling/random.ts seededRow. Rows (with logp) or draws (without) run
+ * in parallel. */
+typedef struct {
+  int rows, V;
+  double *probs;
+  const float *logp;
+  double temperature;
+  int topK;
+  double topP;
+  int includeCrossing;
+  int32_t *fallback;
+  int draws;
+  const int32_t *drawRow;
+  const double *noise;
+  const int32_t *seeds;
+  int maskId;
+  double keep, stay;
+  int32_t *out;
+} bd_sample_rows_args;
+void bd_sample_rows(const bd_sample_rows_args *a);
 
 /* ---- training (semantics: src/tensor/backend.ts and src/tensor/ref.ts) ---- */
 

@@ -2,14 +2,15 @@
 export type * from './tensor/backend.js';
 export { createBackend, RefBackend } from './tensor/index.js';
 export { Rng } from './tensor/rng.js';
-export { PRESETS, parseHfConfig, readConfigFile, toHfConfig, withModelType, type ModelConfig, type ModelType, type PresetName } from './model/config.js';
+export { PRESETS, parseHfConfig, parseConfigText, toHfConfig, withModelType, type ModelConfig, type ModelType, type PresetName } from './model/config.js';
 export { expectedParams, paramCount } from './model/params.js';
-export { loadCheckpoint, saveCheckpoint, describeCheckpoint } from './model/checkpoint.js';
+export { loadCheckpoint, saveCheckpoint, describeCheckpoint, readConfigFile } from './model/checkpoint.js';
 export { loadSafetensors, saveSafetensors, CheckpointError } from './model/safetensors.js';
 export { readNpy, writeNpy } from './model/npy.js';
 export { DiT, type ForwardRequest, type ForwardResult, type Layout } from './model/dit.js';
 export { KVCache } from './model/kvcache.js';
-export { loadModel, type LoadOptions } from './model/load.js';
+export { loadModel, defaultModelDir, type LoadOptions } from './model/load.js';
+export { loadModelFromBytes, loadModelFromUrl, type BytesLoadOptions, type UrlLoadOptions } from './model/load-bytes.js';
 export type { WeightDtype } from './model/half.js';
 export { initTensors } from './model/init.js';
 export { blockDiffusionSpans, blockCausalSpans, causalSpans, fullSpans, blockDiffusionMaskDense } from './model/mask.js';

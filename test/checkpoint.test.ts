@@ -4,13 +4,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PRESETS, parseHfConfig, toHfConfig, withModelType, inferCondDim, readConfigFile } from '../src/model/config.js';
+import { PRESETS, parseHfConfig, toHfConfig, withModelType, inferCondDim } from '../src/model/config.js';
 import { expectedParams, paramCount, numel } from '../src/model/params.js';
 import {
   CheckpointError, loadSafetensors, readSafetensorsHeader, saveSafetensors,
   f16BitsToF32, f32ToF16Bits, bf16BitsToF32, f32ToBf16Bits,
 } from '../src/model/safetensors.js';
-import { loadCheckpoint, saveCheckpoint, describeCheckpoint } from '../src/model/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, describeCheckpoint, readConfigFile } from '../src/model/checkpoint.js';
 
 const GOLDEN = fileURLToPath(new URL('../../test/fixtures/bs4/', import.meta.url));
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-ckpt-'));

@@ -269,3 +269,18 @@ test('golden model on every built backend: batch rows equal batch-1 runs (byte t
     }
   }
 });
+
+test('the layout says where a generation writes: after BOS + prompt, trimmed at prompt + maxNewTokens', async () => {
+  const gen = generate(model, tok, { prompt: 'abcde', maxNewTokens: 9, seed: 3, reveal: true, stop: false });
+  assert.deepEqual(gen.layout, { blockSize: 4, promptLength: 6, length: 15 });
+  const events: GenerateEvent[] = [];
+  for await (const ev of gen) events.push(ev);
+  const steps = events.filter((e): e is StepEvent => e.type === 'step');
+  // the reveals cover whole blocks from the prompt's last block on (the last block is sampled whole, then trimmed)
+  const revealed = steps.flatMap((s) => s.positions).sort((a, b) => a - b);
+  assert.deepEqual(revealed, Array.from({ length: 10 }, (_, i) => 6 + i));
+  for (const s of steps) for (const p of s.positions) assert.equal(Math.floor(p / 4), s.block);
+  const done = events.at(-1);
+  assert.ok(done?.type === 'done');
+  assert.equal(gen.layout.promptLength + done.tokens.length, gen.layout.length);
+});

@@ -164,7 +164,7 @@ test('f16 storage refuses a weight beyond its range', () => {
 
 test('bd3lm sample --weights bf16|f16 samples; a bad value is a usage error', () => {
   const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
-  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'sample', '--model', path.join(FIXTURES, 'bs4'), '--length', '8', '--json', ...args], { encoding: 'utf8' });
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'sample', '--model', path.join(FIXTURES, 'bs4'), '--length', '8', '--seed', '1', '--no-eos-stop', '--json', ...args], { encoding: 'utf8' });
   for (const w of ['bf16', 'f16']) {
     const r = run('--weights', w);
     assert.equal(r.status, 0, r.stderr);

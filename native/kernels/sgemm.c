@@ -10,12 +10,13 @@
  * (op(A) is packed once up front when m <= MC). The first depth block applies beta and bias, later ones
  * accumulate. Small problems and batches of small
  * matrices run whole items serially on each thread; a skinny op(A) (m <= SKINNY_M) skips packing.
- * Packing buffers come from a small lock-free cache of bd_alloc'ed slots (safe under nested parallel_for).
+ * Packing buffers come from the scratch cache (scratch.h).
  * Half-precision B (bd_sgemm_bhalf, transB only) is widened where B is read: in pack_b and in the skinny path's
  * rows, so B is still read from memory once per product when op(A) has few rows. */
 #include "../kernels.h"
 #include "../parallel.h"
 #include "../half.h"
+#include "scratch.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,47 +56,6 @@
 #define SKINNY_M 4             /* m <= this: no packing (matrix-vector-like products) */
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
-
-/* ------------------------------------------------------------------------------------------------------ */
-/* scratch cache                                                                                          */
-
-#define NSLOTS 32
-typedef struct {
-  int busy;
-  size_t cap; /* floats */
-  float *buf;
-} scratch_slot;
-static scratch_slot g_slots[NSLOTS];
-
-static float *scratch_get(size_t nfloats, int *slot) {
-  for (int i = 0; i < NSLOTS; i++) {
-    if (__atomic_load_n(&g_slots[i].busy, __ATOMIC_RELAXED)) continue;
-    if (__atomic_exchange_n(&g_slots[i].busy, 1, __ATOMIC_ACQUIRE) == 0) {
-      scratch_slot *s = &g_slots[i];
-      if (s->cap < nfloats) {
-        if (s->buf) bd_free(s->buf);
-        s->buf = (float *)bd_alloc(nfloats * sizeof(float));
-        s->cap = s->buf ? nfloats : 0;
-      }
-      if (!s->buf) {
-        __atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
-        break;
-      }
-      *slot = i;
-      return s->buf;
-    }
-  }
-  *slot = -1; /* every slot in use (deeply nested callers): a private buffer */
-  return (float *)bd_alloc(nfloats * sizeof(float));
-}
-
-static void scratch_put(float *buf, int slot) {
-  if (slot < 0) {
-    bd_free(buf);
-    return;
-  }
-  __atomic_store_n(&g_slots[slot].busy, 0, __ATOMIC_RELEASE);
-}
 
 /* bd_num_threads(), asked once: runtime_posix.c's version takes the submit lock, which a caller inside a
  * parallel work item (a nested sgemm) would wait on forever (nthreads() must first run outside one) */
@@ -700,16 +660,16 @@ static void skinny_task(void *ctx, int begin, int end, int tid) {
   int j0 = begin * 16, j1 = MIN(end * 16, s->g->n);
   if (s->g->transB) {
     int slot = -1;
-    float *brow = s->g->Bh ? scratch_get((size_t)s->g->k, &slot) : NULL;
+    float *brow = s->g->Bh ? (float *)bd_scratch_get(((size_t)s->g->k) * sizeof(float), &slot) : NULL;
     skinny_tb(s->g, j0, j1, s->arow, brow);
-    if (brow) scratch_put(brow, slot);
+    if (brow) bd_scratch_put(brow, slot);
   } else
     skinny_nb(s->g, j0, j1, s->arow);
 }
 
 static void gemm_skinny(const gemm_p *g, int par) {
   int slot;
-  float *arow = scratch_get((size_t)g->m * g->k, &slot);
+  float *arow = (float *)bd_scratch_get(((size_t)g->m * g->k) * sizeof(float), &slot);
   for (int i = 0; i < g->m; i++)
     for (int p = 0; p < g->k; p++) arow[(size_t)i * g->k + p] = a_at(g, i, p);
   skinny_ctx s = {g, arow};
@@ -720,7 +680,7 @@ static void gemm_skinny(const gemm_p *g, int par) {
     bd_parallel_for(nblk, grain, skinny_task, &s);
   else
     skinny_task(&s, 0, nblk, 0);
-  scratch_put(arow, slot);
+  bd_scratch_put(arow, slot);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -739,7 +699,8 @@ static void fused_task(void *ctx, int begin, int end, int tid) {
   int kcap = MIN(g->k, KC);
   size_t aSize = ((size_t)MC * kcap + 15) & ~(size_t)15;
   int slot;
-  float *buf = scratch_get(aSize + (size_t)((f->nt + NR - 1) / NR) * NR * kcap, &slot);
+  size_t nbuf = aSize + (size_t)((f->nt + NR - 1) / NR) * NR * kcap;
+  float *buf = (float *)bd_scratch_get(nbuf * sizeof(float), &slot);
   gemm_step s;
   s.g = g;
   s.pa = buf;
@@ -768,7 +729,7 @@ static void fused_task(void *ctx, int begin, int end, int tid) {
       compute_tile(&s, 0);
     }
   }
-  scratch_put(buf, slot);
+  bd_scratch_put(buf, slot);
 }
 
 static void gemm_fused(const gemm_p *g) {
@@ -785,7 +746,7 @@ static void gemm_fused(const gemm_p *g) {
   if (tilesM == 1 && f.tilesN > 2 * T) {
     /* few rows, many columns (e.g. the logits product): pack op(A) once here instead of once per tile */
     int nAp = (g->m + MR - 1) / MR;
-    preA = scratch_get((size_t)nAp * MR * g->k, &slot);
+    preA = (float *)bd_scratch_get(((size_t)nAp * MR * g->k) * sizeof(float), &slot);
     gemm_step s;
     s.g = g;
     s.i0 = 0;
@@ -799,7 +760,7 @@ static void gemm_fused(const gemm_p *g) {
     f.preA = preA;
   }
   bd_parallel_for(f.tilesN * tilesM, 1, fused_task, &f);
-  if (preA) scratch_put(preA, slot);
+  if (preA) bd_scratch_put(preA, slot);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -824,7 +785,7 @@ static void gemm_one(const gemm_p *g, int par) {
   size_t aSize = ((size_t)((mcap + MR - 1) / MR) * MR * kcap + 15) & ~(size_t)15;
   size_t bSize = (size_t)((ncap + NR - 1) / NR) * NR * kcap;
   int slot, nthr = par ? nthreads() : 1;
-  float *buf = scratch_get(aSize + bSize, &slot);
+  float *buf = (float *)bd_scratch_get((aSize + bSize) * sizeof(float), &slot);
   gemm_step s;
   s.g = g;
   s.pa = buf;
@@ -864,7 +825,7 @@ static void gemm_one(const gemm_p *g, int par) {
       }
     }
   }
-  scratch_put(buf, slot);
+  bd_scratch_put(buf, slot);
 }
 
 typedef struct {

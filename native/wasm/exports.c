@@ -45,8 +45,13 @@ EXPORT("embedding") void w_embedding(const float *table, const int32_t *ids, int
   bd_embedding(table, ids, n, dim, out);
 }
 
-EXPORT("nucleus") void w_nucleus(double *probs, int rows, int V, double p, int incl, int32_t *fallback) {
-  bd_nucleus(probs, rows, V, p, incl, fallback);
+EXPORT("sample_rows") void w_sample_rows(int rows, int V, double *probs, const float *logp, double temperature,
+                                         int topK, double topP, int incl, int32_t *fallback, int draws,
+                                         const int32_t *drawRow, const double *noise, const int32_t *seeds,
+                                         int maskId, double keep, double stay, int32_t *out) {
+  bd_sample_rows_args a = {rows, V, probs, logp, temperature, topK, topP, incl, fallback, draws,
+                           drawRow, noise, seeds, maskId, keep, stay, out};
+  bd_sample_rows(&a);
 }
 
 EXPORT("sgemm_half") void w_sgemm_half(int tA, int m, int n, int k, float alpha, const float *A, int lda,

@@ -16,3 +16,10 @@ export function positiveNumber(value: string | undefined, flag: string, fallback
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got '${value}'`);
   return n;
 }
+
+export function integerFlag(value: string | undefined, flag: string, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${value}'`);
+  return n;
+}

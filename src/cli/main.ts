@@ -7,6 +7,9 @@ import { runEval } from './eval.js';
 import { runPrepare } from './prepare.js';
 import { runTrain } from './train.js';
 import { runPlot } from './plot.js';
+import { runExport } from './export.js';
+import { runServe } from './serve.js';
+import { runWeb } from './web.js';
 
 const USAGE = `bd3lm — Block Diffusion language models
 
@@ -17,9 +20,9 @@ Commands:
   verify DIR [--backend native|wasm|ref] [--tolerance 1e-4]
                            run the port on a golden folder from the authors' code and compare every array
                            (JSON on stdout; exit 0 only when all are within tolerance)
-  sample --model DIR [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy]
+  sample [--model DIR] [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy]
          [--top-p P] [--threshold T] [--steps N] [--block-size N] [--batch N] [--seed S] [--stream] [--json]
-                           generate text (stats on stderr; 'bd3lm sample --help' for every flag)
+                           generate text, by default with the embedded model (stats on stderr; --help for every flag)
   eval gen-ppl --judge DIR SAMPLES.jsonl [--window 1024] [--max-length N] [--per-sample]
                            generative perplexity under an AR judge, entropy, lengths (JSON on stdout)
   prepare --tokenizer gpt2|bytes --length L --out DIR [--valid-fraction F | --valid-docs N] FILE|FOLDER...
@@ -28,11 +31,17 @@ Commands:
   train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny] [--block-size 4] [--steps N] [--resume RUN_DIR] ...
                            train with checkpoints that resume exactly (Ctrl-C saves and stops)
   plot RUN_DIR... [--out FILE.svg]   loss, validation NELBO and clip-search variance curves as SVG
+  export DIR --out DIR [--dtype f16|bf16|f32]
+                           rewrite a checkpoint with half-precision parameters (half the file size)
+  serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--max-tokens-cap 1024] [--max-active 4] [--max-queue 64] ...
+                           OpenAI-style completions over HTTP, streamed block by block ('bd3lm serve --help')
+  web [--port 8000] [--host 127.0.0.1] [--model DIR]
+                           serve the browser page (npm run build:web): the model runs in the browser, in WebAssembly
 
 Environment: BD3LM_BACKEND=native|wasm forces a backend; BD3LM_THREADS sets the thread count.
 `;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain, plot: runPlot };
+const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain, plot: runPlot, export: runExport, serve: runServe, web: runWeb };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { parseWeightDtype, type WeightDtype } from '../model/half.js';
-import { loadModel } from '../model/load.js';
+import { defaultModelDir, loadModel } from '../model/load.js';
 import { loadTokenizer } from '../data/load-tokenizer.js';
 import { generate, type GenerateOptions } from '../sampling/generate.js';
 import { DENOISE_MODES, type DenoiseMode } from '../sampling/block.js';
@@ -13,7 +13,7 @@ import type { BackendName } from '../tensor/backend.js';
 import { UsageError, withUsage } from './args.js';
 
 export const SAMPLE_USAGE =
-  'bd3lm sample --model DIR [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy] [--top-p 0.9] ' +
+  'bd3lm sample [--model DIR (default: the embedded models/default)] [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy] [--top-p 0.9] ' +
   '[--top-k K] [--temperature T] [--threshold 0.9] [--entropy-bound 1] [--steps N] [--block-size N] [--batch N] [--seed 1] ' +
   '[--no-bos] [--no-eos-stop] [--no-cache] [--stream] [--json] [--backend native|wasm|ref] [--weights f32|bf16|f16]';
 
@@ -46,7 +46,6 @@ export async function runSample(args: string[]): Promise<number> {
     process.stdout.write(`usage: ${SAMPLE_USAGE}\n`);
     return 0;
   }
-  if (!values.model) throw usage('--model DIR is required');
   const sampler = (values.sampler ?? 'first-hitting') as DenoiseMode;
   if (!DENOISE_MODES.includes(sampler)) throw usage(`unknown sampler '${values.sampler}' (expected ${DENOISE_MODES.join(', ')})`);
   if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw usage(`unknown backend '${values.backend}'`);
@@ -76,8 +75,9 @@ export async function runSample(args: string[]): Promise<number> {
     stopOnEos: !values['no-eos-stop'],
     cache: !values['no-cache'],
   };
-  const model = await loadModel(values.model, { backend: values.backend as BackendName | undefined, weights });
-  const tok = await loadTokenizer(values.model, model.config);
+  const dir = values.model ?? (await defaultModelDir());
+  const model = await loadModel(dir, { backend: values.backend as BackendName | undefined, weights });
+  const tok = await loadTokenizer(dir, model.config);
   const ac = new AbortController();
   const onInt = () => ac.abort();
   process.once('SIGINT', onInt);

@@ -121,3 +121,9 @@ export async function tokenizerFor(config: { vocabSize: number; tokenizer?: stri
   if (tok.vocabSize !== config.vocabSize) throw new Error(`the ${name} tokenizer has ${tok.vocabSize} ids but the model's vocabulary is ${config.vocabSize}`);
   return tok;
 }
+
+/** The tokenizer for a model given its raw config.json object, which may name one in a `tokenizer` field. */
+export function tokenizerForConfigJson(json: unknown, vocabSize: number): Promise<Tokenizer> {
+  const named = typeof json === 'object' && json !== null ? (json as { tokenizer?: unknown }).tokenizer : undefined;
+  return tokenizerFor({ vocabSize, tokenizer: named === undefined ? undefined : String(named) });
+}

@@ -1,28 +1,18 @@
 /**
- * Checkpoint directories in the HF layout: `config.json` + `model.safetensors` (spec 8). Loading validates
- * the tensors against the architecture the config describes, after correcting cond_dim from the weights
- * (the config value is not trustworthy, spec 8.2).
+ * Checkpoint directories in the HF layout: `config.json` + `model.safetensors` (spec 8), read through
+ * checkpoint-format.ts (shared with browsers), written atomically, summarised for `bd3lm info`.
  */
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { type ModelConfig, readConfigFile, inferCondDim, toHfConfig } from './config.js';
+import { type ModelConfig, parseConfigText, toHfConfig } from './config.js';
+import { CONFIG_FILE, WEIGHTS_FILE, readCheckpoint, resolveConfig, type CheckpointContents } from './checkpoint-format.js';
 import { expectedParams, numel, paramCount } from './params.js';
-import {
-  CheckpointError, type SaveDtype, atomicWrite, compareToExpected, loadSafetensors, openSafetensors,
-  readSafetensorsHeader, saveSafetensors,
-} from './safetensors.js';
+import { CheckpointError, type SaveDtype, atomicWrite, compareToExpected, openSafetensors, saveSafetensors } from './safetensors.js';
 
-export const CONFIG_FILE = 'config.json';
-export const WEIGHTS_FILE = 'model.safetensors';
+export { CONFIG_FILE, WEIGHTS_FILE };
 
-export interface LoadedCheckpoint {
-  config: ModelConfig;
-  /** every tensor of the file (parameters and buffers), in state_dict order */
-  tensors: Map<string, Float32Array>;
-  shapes: Map<string, number[]>;
+export interface LoadedCheckpoint extends CheckpointContents {
   dir: string;
-  /** what loading corrected in the config (e.g. cond_dim inferred from the weights) */
-  notes: string[];
 }
 
 function filesOf(dir: string): { configPath: string; weightsPath: string } {
@@ -42,15 +32,17 @@ function filesOf(dir: string): { configPath: string; weightsPath: string } {
   return { configPath: nodePath.join(dir, CONFIG_FILE), weightsPath };
 }
 
-/** Config with cond_dim taken from the weight shapes; `notes` records the correction. */
-function resolveConfig(configPath: string, shapes: Map<string, number[]>, notes: string[]): ModelConfig {
-  const config = readConfigFile(configPath);
-  const inferred = inferCondDim(shapes);
-  if (inferred !== undefined && inferred !== config.condDim) {
-    notes.push(`cond_dim ${config.condDim} in ${configPath} overridden by ${inferred} from the weight shapes`);
-    config.condDim = inferred;
+function readText(path: string): string {
+  try {
+    return fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CheckpointError(path, `cannot read config: ${(e as Error).message}`);
   }
-  return config;
+}
+
+/** Reads and parses a config.json; every failure names the file. */
+export function readConfigFile(path: string): ModelConfig {
+  return parseConfigText(readText(path), path);
 }
 
 export function loadCheckpoint(
@@ -58,29 +50,12 @@ export function loadCheckpoint(
   opts: { alloc?: (n: number) => Float32Array; allowNonFinite?: boolean } = {},
 ): LoadedCheckpoint {
   const { configPath, weightsPath } = filesOf(dir);
-  const header = readSafetensorsHeader(weightsPath);
-  const notes: string[] = [];
-  const config = resolveConfig(configPath, new Map(header.entries.map((e) => [e.name, e.shape])), notes);
-  const expected = expectedParams(config);
-  const problems = compareToExpected(header, expected);
-  if (problems.length)
-    throw new CheckpointError(
-      weightsPath,
-      `tensors do not match the ${config.modelType} model described by ${configPath} (${problems.length} problem(s)):\n  ${problems.join('\n  ')}`,
-    );
-  const { tensors, shapes } = loadSafetensors(weightsPath, { expected, alloc: opts.alloc, allowNonFinite: opts.allowNonFinite });
-  if (config.modelType === 'bd3lm') {
-    // the learned clip bounds live in the weights; config.json only carries the class defaults (spec 8.2)
-    const lo = tensors.get('sampling_eps_min')![0];
-    const hi = tensors.get('sampling_eps_max')![0];
-    // (kept as written when equal at float32 precision, so 0.001 stays 0.001 rather than 0.0010000000474974513)
-    if (lo !== Math.fround(config.samplingEpsMin) || hi !== Math.fround(config.samplingEpsMax)) {
-      notes.push(`sampling_eps_min/max ${config.samplingEpsMin}/${config.samplingEpsMax} in ${configPath} replaced by the stored ${lo}/${hi}`);
-      config.samplingEpsMin = lo;
-      config.samplingEpsMax = hi;
-    }
+  const file = openSafetensors(weightsPath);
+  try {
+    return { ...readCheckpoint(readText(configPath), configPath, file, opts), dir };
+  } finally {
+    file.close();
   }
-  return { config, tensors, shapes, dir, notes };
 }
 
 /**
@@ -148,7 +123,7 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
   try {
     const { header } = file;
     const notes: string[] = [];
-    const config = resolveConfig(configPath, new Map(header.entries.map((e) => [e.name, e.shape])), notes);
+    const config = resolveConfig(readText(configPath), configPath, new Map(header.entries.map((e) => [e.name, e.shape])), notes);
     const specs = new Map(expectedParams(config).map((s) => [s.name, s]));
     const problems = compareToExpected(header, [...specs.values()]);
     const tensors: TensorSummary[] = [];

@@ -3,8 +3,7 @@
  * 8.4 (mdlm) and this project's own AR layout. Parsing validates every field so that a bad file fails here,
  * naming the file and the field, instead of as a shape error deep inside the forward pass.
  */
-import * as fs from 'node:fs';
-import { CheckpointError } from './safetensors.js';
+import { CheckpointError } from './safetensors-format.js';
 
 export type ModelType = 'bd3lm' | 'mdlm' | 'ar';
 
@@ -66,21 +65,15 @@ export function withModelType(cfg: ModelConfig, modelType: ModelType): ModelConf
   return { ...cfg, modelType, blockSize: 1, crossAttn: false, causal: true, adaln: false, timeConditioning: false };
 }
 
-/** Reads and parses a config.json; every failure names the file. */
-export function readConfigFile(path: string): ModelConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new CheckpointError(path, `cannot read config: ${(e as Error).message}`);
-  }
+/** Parses the text of a config.json (`source` names it in errors). */
+export function parseConfigText(text: string, source: string): ModelConfig {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new CheckpointError(path, `config is not valid JSON: ${(e as Error).message}`);
+    throw new CheckpointError(source, `config is not valid JSON: ${(e as Error).message}`);
   }
-  return parseHfConfig(json, path);
+  return parseHfConfig(json, source);
 }
 
 /** Validates an HF-style config object (bd3lm / mdlm / ar) and converts it to a ModelConfig. */

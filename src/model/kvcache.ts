@@ -47,8 +47,10 @@ export class KVCache {
    * cached clean block). Returns raw logits [batch][n][V] for the new positions listed in `logitPositions`
    * (indices within the block, the same for every item; default all), or [rows.length][V] for `logitRows` (flat
    * indices b * n + i, each item its own positions). With `store`, the block's keys/values are kept for later blocks.
+   * With `copy: false` the logits are a workspace view that the model's next call overwrites (no fresh array per
+   * step: allocating and faulting in megabytes of logits costs more than using them).
    */
-  step(ids: ArrayLike<number>, opts: { store?: boolean; logitPositions?: ArrayLike<number> | 'none'; logitRows?: ArrayLike<number>; sigma?: ArrayLike<number> } = {}): Float32Array {
+  step(ids: ArrayLike<number>, opts: { store?: boolean; logitPositions?: ArrayLike<number> | 'none'; logitRows?: ArrayLike<number>; sigma?: ArrayLike<number>; copy?: boolean } = {}): Float32Array {
     const model = this.model;
     const { hiddenDim: D, nHeads: H, nBlocks } = model.config;
     const B = this.batch;
@@ -99,7 +101,7 @@ export class KVCache {
     if (opts.logitRows) {
       const src = Int32Array.from(opts.logitRows);
       for (const r of src) if (r < 0 || r >= R) throw new Error(`logit row ${r} outside 0..${R - 1}`);
-      logits = model.head(h, src, n, mod);
+      logits = model.head(h, src, n, mod, { copy: opts.copy });
     } else if (opts.logitPositions !== 'none') {
       const pos = opts.logitPositions ?? Int32Array.from({ length: n }, (_, i) => i);
       const src = new Int32Array(B * pos.length);
@@ -109,7 +111,7 @@ export class KVCache {
           src[b * pos.length + j] = b * n + pos[j];
         }
       }
-      logits = model.head(h, src, n, mod);
+      logits = model.head(h, src, n, mod, { copy: opts.copy });
     }
     if (opts.store) this.commit(n);
     return logits;

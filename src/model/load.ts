@@ -1,8 +1,10 @@
 import type { Backend, BackendName } from '../tensor/backend.js';
 import { createBackend } from '../tensor/index.js';
 import { loadCheckpoint } from './checkpoint.js';
-import { DiT } from './dit.js';
-import { halveWeights, type WeightDtype } from './half.js';
+import type { DiT } from './dit.js';
+import type { WeightDtype } from './half.js';
+import { modelFromCheckpoint } from './load-bytes.js';
+import { packageRoot } from '../tensor/package-root.js';
 
 export interface LoadOptions {
   /** a backend instance, or a name to create one (default: native when built, else wasm; $BD3LM_BACKEND) */
@@ -14,11 +16,18 @@ export interface LoadOptions {
   weights?: WeightDtype;
 }
 
-/** Loads a checkpoint folder (config.json + model.safetensors, HF layout) onto a backend. */
-export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<DiT> {
+/** The embedded default model shipped with the package (models/default; see its README.md model card). */
+export async function defaultModelDir(): Promise<string> {
+  const { join } = await import('node:path');
+  return join(await packageRoot(), 'models', 'default');
+}
+
+/**
+ * Loads a checkpoint folder (config.json + model.safetensors, HF layout) onto a backend; without a folder, the
+ * embedded default model.
+ */
+export async function loadModel(dir?: string, opts: LoadOptions = {}): Promise<DiT> {
   const backend = typeof opts.backend === 'object' ? opts.backend : await createBackend(opts.backend);
-  const ckpt = loadCheckpoint(dir, { alloc: (n) => backend.alloc(n) });
-  const dtype = opts.weights ?? 'f32';
-  const halves = dtype === 'f32' ? undefined : halveWeights(ckpt.tensors, dtype, backend);
-  return new DiT(ckpt.config, ckpt.tensors, backend, halves);
+  const ckpt = loadCheckpoint(dir ?? (await defaultModelDir()), { alloc: (n) => backend.alloc(n) });
+  return modelFromCheckpoint(ckpt, backend, opts.weights);
 }

@@ -9,11 +9,10 @@
  * `denoiseBlockSteps` is the loop as a generator that pauses after every model call (for cooperative scheduling);
  * `denoiseBlock` runs it to the end.
  */
-import { sampleRow } from './categorical.js';
 import type { ProbFilters } from './filters.js';
 import { categoricalNoise, type RandomSource, type RowNoise } from './random.js';
-import { ddpmPosterior, linspaceF32, sigmaFromP } from './schedule.js';
-import { LazyProbs, type WindowModel } from './window-model.js';
+import { ddpmFactors, linspaceF32, sigmaFromP } from './schedule.js';
+import { LazyProbs, ProbsPool, type RowDraw, type WindowModel } from './window-model.js';
 
 /**
  * 'first-hitting' / 'ddpm': the reference's two updates. 'threshold': reveal every masked position whose top
@@ -154,6 +153,7 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
   const nfePerItem = new Int32Array(B);
   // p(x0) of the last model call, row by row; kept while nothing changes (the reference's DDPM caching)
   let P: LazyProbs | null = null;
+  const pool = new ProbsPool();
   let sigma: Float32Array | undefined;
   let nfe = 0;
   let calls = 0;
@@ -161,15 +161,15 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
   // Only the rows whose draw is used get probabilities and noise: first hitting samples one position per item
   // (chosen first: randint is its own stream), DDPM the masked rows, the parallel rules score the masked rows and
   // sample the picked ones. The categorical noise [B][A][V] is one draw for the batch (shared source), or one per
-  // item that still has masks, served per row.
-  const noise = (): ((b: number, j: number) => Float64Array) => {
+  // item that still has masks, served per row. All draws of a step go to the backend together (rows in parallel).
+  const noise = (): ((b: number, j: number) => RowDraw) => {
     if (!o.randoms) {
       const u = categoricalNoise(o.random, B * A, V);
-      return (b, j) => u.row(b * A + j);
+      return (b, j) => ({ row: b * A + j, noise: u, r: b * A + j });
     }
     const us: (RowNoise | null)[] = [];
     for (let b = 0; b < B; b++) us.push(nMasked[b] > 0 ? categoricalNoise(o.randoms[b], A, V) : null);
-    return (b, j) => us[b]!.row(j);
+    return (b, j) => ({ row: b * A + j, noise: us[b]!, r: j });
   };
   const maskedOf = (b: number): number[] => {
     const base = b * W + W - A;
@@ -194,54 +194,45 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
     const masked = Array.from({ length: B }, (_, b) => maskedOf(b));
     // first hitting: the position of each item with masks (-1: none)
     const pick = mode === 'first-hitting' ? masked.map((m, b) => (m.length ? m[rnd(b).randint(m.length)] : -1)) : null;
-    const need: number[] = [];
-    for (let b = 0; b < B; b++) {
-      if (pick) {
-        if (pick[b] >= 0) need.push(b * A + pick[b]);
-      } else for (const j of masked[b]) need.push(b * A + j);
-    }
     const usedCache = P !== null;
     let called = false;
+    // a new p(x0) is one model call; a reused one may still compute a row first needed now (same window and
+    // sigma), which is not counted
     if (!P) {
       sigma = timeCond ? Float32Array.from(tf, (v) => sigmaFromP(v)) : undefined;
-      P = new LazyProbs(wm, x, B, W, A, maskId, o.filters, sigma);
-      P.prepare(need);
+      P = new LazyProbs(wm, x, B, W, A, maskId, o.filters, sigma, pool);
       calls++;
       called = true;
-    } else P.prepare(need); // a reused p(x0) may lack a row first needed now: same window and sigma, no new call counted
-    const u = noise();
-    const changedItem = new Uint8Array(B);
-    for (let b = 0; b < B; b++) {
-      const base = b * W + W - A;
-      if (pick) {
-        const j = pick[b];
-        if (j < 0) continue;
-        const c = sampleRow(P.row(b * A + j), u(b, j), V);
-        if (c !== maskId) changedItem[b] = 1;
-        x[base + j] = c;
-      } else if (mode === 'ddpm') {
-        for (const j of masked[b]) {
-          const Q = ddpmPosterior(P.row(b * A + j).slice(), 1, V, tf[0], dt, maskId);
-          const c = sampleRow(Q, u(b, j), V);
-          // carry-over: only masked positions take the new draw
-          if (c !== maskId) {
-            x[base + j] = c;
-            changedItem[b] = 1;
-          }
-        }
-      } else {
+    }
+    const draws: RowDraw[] = [];
+    let tokens: Int32Array;
+    if (mode === 'first-hitting' || mode === 'ddpm') {
+      const u = noise();
+      for (let b = 0; b < B; b++) {
+        if (pick) {
+          if (pick[b] >= 0) draws.push(u(b, pick[b]));
+        } else for (const j of masked[b]) draws.push(u(b, j));
+      }
+      tokens = P.sample([], draws, mode === 'ddpm' ? { ...ddpmFactors(tf[0], dt), maskId } : null);
+    } else {
+      P.sample(masked.flatMap((m, b) => m.map((j) => b * A + j)), []); // every masked row is scored
+      const u = noise();
+      for (let b = 0; b < B; b++) {
         const m = masked[b];
         if (m.length === 0) continue;
         const minReveal = Math.max(1, Math.ceil(m.length / (T - i)));
-        const scores = m.map((j) => rowScore(P!.row(b * A + j), V, mode as 'threshold' | 'entropy'));
-        for (const k of parallelPick(scores, mode as 'threshold' | 'entropy', tau, gamma, minReveal)) {
-          const j = m[k];
-          const c = sampleRow(P.row(b * A + j), u(b, j), V);
-          x[base + j] = c;
-          if (c !== maskId) changedItem[b] = 1;
-        }
+        const scores = m.map((j) => rowScore(P!.row(b * A + j), V, mode));
+        for (const k of parallelPick(scores, mode, tau, gamma, minReveal)) draws.push(u(b, m[k]));
       }
+      tokens = P.sample([], draws);
     }
+    // every drawn position is masked: DDPM's carry-over keeps it masked when the draw is the mask itself
+    const changedItem = new Uint8Array(B);
+    draws.forEach((d, k) => {
+      const b = Math.floor(d.row / A);
+      x[b * W + W - A + (d.row % A)] = tokens[k];
+      if (tokens[k] !== maskId) changedItem[b] = 1;
+    });
     let changed = false;
     for (let b = 0; b < B; b++) {
       if (changedItem[b]) {
@@ -251,6 +242,7 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
     }
     if (changed) {
       nfe++;
+      P.release();
       P = null;
     }
     o.onStep?.({ step: i, t: tf, dt, usedCache, xIn: xIn!, xOut: x.slice() });

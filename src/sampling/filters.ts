@@ -2,20 +2,12 @@
  * Probability processing between the model and the categorical draw. The reference applies only the nucleus filter
  * (spec 5.2); temperature and top-k are extensions, off by default, applied in the order temperature -> top-k ->
  * top-p so that the defaults reproduce the reference bit for bit (no arithmetic happens when they are off).
+ * These are the definitions; the block sampler runs them inside the backend's `sampleRows` kernel.
  */
-import type { Backend } from '../tensor/backend.js';
-import { nucleusFilter, nucleusFilterSorted, topKFilter } from './nucleus.js';
+import type { RowFilters } from '../tensor/backend.js';
+import { nucleusFilter, topKFilter } from './nucleus.js';
 
-export interface ProbFilters {
-  /** nucleus p in (0, 1]; 1 = off (reference default). The reference excludes the token that crosses p. */
-  topP?: number;
-  /** keep the token crossing p (the common convention) instead of the reference's exclusion */
-  includeCrossing?: boolean;
-  /** p^(1/temperature), renormalised; 1 = off. Must be > 0. */
-  temperature?: number;
-  /** keep the k most likely tokens (ties by lower index); 0 = off */
-  topK?: number;
-}
+export type ProbFilters = RowFilters;
 
 export function validateFilters(f: ProbFilters): void {
   const p = f.topP ?? 1;
@@ -26,8 +18,8 @@ export function validateFilters(f: ProbFilters): void {
   if (!Number.isInteger(k) || k < 0) throw new Error(`topK must be a non-negative integer (0 = off), got ${f.topK}`);
 }
 
-/** Applies the filters in place to probability rows [rows][V]; the nucleus filter on `be` when it has one. */
-export function applyFilters(probs: Float64Array, rows: number, V: number, f: ProbFilters, be?: Backend): Float64Array {
+/** Applies the filters in place to probability rows [rows][V]. */
+export function applyFilters(probs: Float64Array, rows: number, V: number, f: ProbFilters): Float64Array {
   const temp = f.temperature ?? 1;
   if (temp !== 1) {
     for (let r = 0; r < rows; r++) {
@@ -37,15 +29,14 @@ export function applyFilters(probs: Float64Array, rows: number, V: number, f: Pr
       for (let v = 0; v < V; v++) row[v] /= s;
     }
   }
+  return rankFilters(probs, rows, V, f);
+}
+
+/** The filters that rank a row's values, top-k then top-p (what a `sampleRows` fallback row still needs). */
+export function rankFilters(probs: Float64Array, rows: number, V: number, f: ProbFilters): Float64Array {
   const k = f.topK ?? 0;
   if (k > 0 && k < V) topKFilter(probs, rows, V, k);
   const p = f.topP ?? 1;
-  if (p < 1) {
-    const incl = f.includeCrossing ?? false;
-    if (!be?.nucleus) return nucleusFilter(probs, rows, V, p, incl);
-    const fallback = new Int32Array(rows);
-    be.nucleus(probs, rows, V, p, incl, fallback);
-    for (let r = 0; r < rows; r++) if (fallback[r]) nucleusFilterSorted(probs.subarray(r * V, (r + 1) * V), 1, V, p, incl);
-  }
+  if (p < 1) nucleusFilter(probs, rows, V, p, f.includeCrossing ?? false);
   return probs;
 }

@@ -113,6 +113,15 @@ export interface DoneEvent {
 }
 
 export type GenerateEvent = BlockEvent | StepEvent | DoneEvent;
+
+/** Where a generation writes, in sequence positions (blocks of `blockSize` from position 0, BOS included). */
+export interface GenerationLayout {
+  blockSize: number;
+  /** BOS + prompt tokens: generation starts at this position */
+  promptLength: number;
+  /** the position the output is trimmed at (promptLength + maxNewTokens) */
+  length: number;
+}
 export type GenerateResult = DoneEvent;
 
 interface Plan {
@@ -180,6 +189,7 @@ function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]
  */
 export class Generation implements AsyncIterable<GenerateEvent> {
   readonly warnings: string[];
+  readonly layout: GenerationLayout;
   private iter?: AsyncGenerator<GenerateEvent>;
   private done?: Promise<DoneEvent>;
   private resolveDone!: (d: DoneEvent) => void;
@@ -188,8 +198,10 @@ export class Generation implements AsyncIterable<GenerateEvent> {
   constructor(
     private readonly source: () => AsyncGenerator<GenerateEvent>,
     warnings: string[],
+    layout: GenerationLayout,
   ) {
     this.warnings = warnings;
+    this.layout = layout;
     this.done = new Promise((res, rej) => {
       this.resolveDone = res;
       this.rejectDone = rej;
@@ -232,7 +244,8 @@ export class Generation implements AsyncIterable<GenerateEvent> {
 export function generate(model: DiT, tokenizer: Tokenizer, o: GenerateOptions): Generation {
   const warnings: string[] = [];
   const p = plan(model, tokenizer, o, warnings);
-  return new Generation(() => run(model, tokenizer, o, p, warnings), warnings);
+  const layout = { blockSize: p.bs, promptLength: p.prefix.length, length: p.length };
+  return new Generation(() => run(model, tokenizer, o, p, warnings), warnings, layout);
 }
 
 async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, warnings: string[]): AsyncGenerator<GenerateEvent> {

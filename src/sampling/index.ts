@@ -10,8 +10,8 @@ export { sampleCategorical } from './categorical.js';
 export { applyFilters, validateFilters, type ProbFilters } from './filters.js';
 export { nucleusFilter } from './nucleus.js';
 export { ReplayRandom, SeededRandom, type RandomSource, type ReplayDraws } from './random.js';
-export { ddpmPosterior, linspaceF32, sigmaFromP, SIGMA_MAX } from './schedule.js';
+export { applyPosterior, ddpmFactors, linspaceF32, sigmaFromP, SIGMA_MAX } from './schedule.js';
 export { checkStop, windowEntropy, type StopCheck, type StopOptions, type StopReason } from './stop.js';
 export { resolveIds, type CommonOptions, type SampleResult, type TokenIds } from './options.js';
 
-export { generate, Generation, type GenerateOptions, type GenerateEvent, type GenerateResult, type BlockEvent, type StepEvent, type DoneEvent, type SequenceOutput, type SamplerName } from './generate.js';
+export { generate, Generation, type GenerateOptions, type GenerateEvent, type GenerateResult, type GenerationLayout, type BlockEvent, type StepEvent, type DoneEvent, type SequenceOutput, type SamplerName } from './generate.js';

@@ -23,6 +23,11 @@ export interface RandomSource {
 /** The noise of one categorical draw, row by row: row(r) is V uniforms in [0, 1) (do not modify it). */
 export interface RowNoise {
   row(r: number): Float64Array;
+  /**
+   * A seeded draw's two words: row(r) is seededRow(seed[0], seed[1], r, V), which a backend kernel regenerates
+   * itself, so the sampler never materialises the noise (V float64 per row).
+   */
+  readonly seed?: readonly [number, number];
 }
 
 /** Row views of one flat rand_like draw. */
@@ -44,7 +49,7 @@ export function categoricalNoise(src: RandomSource, rows: number, V: number): Ro
  * V uniforms of row r of a seeded categorical draw: xoshiro128** (as Rng) seeded from the draw's base words and
  * the row index, so a row's values do not depend on which other rows were requested (batch == independent runs).
  */
-function seededRow(b0: number, b1: number, r: number, V: number): Float64Array {
+export function seededRow(b0: number, b1: number, r: number, V: number): Float64Array {
   // splitmix32 over (b0, b1, r) -> four state words
   let x = (b0 ^ Math.imul(r + 1, 0x9e3779b9)) >>> 0;
   const w = [0, 0, 0, 0];
@@ -110,6 +115,7 @@ export class SeededRandom implements RandomSource {
         if (!(r >= 0 && r < rows)) throw new Error(`noise row ${r} outside 0..${rows - 1}`);
         return seededRow(b0, b1, r, V);
       },
+      seed: [b0, b1],
     };
   }
 }

@@ -29,20 +29,24 @@ export function sigmaFromP(p: number): number {
 }
 
 /**
- * The DDPM posterior over x_s for masked positions, in place on probs [rows][V] (spec 5.3):
- * P(x_s = m) = s/t, P(x_s = v) = (1 - s/t) p(v). r = s/t is formed in float32 as the reference does
- * (`move_chance_s / move_chance_t` on float32 tensors). At t = 0 (the last point of the reference grid) r = -inf,
- * so every kept p becomes +inf and every zeroed p NaN; `sampleCategorical` then reproduces torch's argmax.
+ * The DDPM posterior of a masked position (spec 5.3) as the two factors the draw applies: P(x_s = m) = stay = s/t,
+ * P(x_s = v) = keep * p(v) with keep = 1 - s/t. Both in float32 as the reference forms them (`move_chance_s /
+ * move_chance_t` on float32 tensors). At t = 0 (the last point of the reference grid) stay = -inf, so every kept p
+ * becomes +inf and every zeroed p NaN; the categorical race then reproduces torch's argmax.
  */
-export function ddpmPosterior(probs: Float64Array, rows: number, V: number, t: number, dt: number, maskId: number): Float64Array {
+export function ddpmFactors(t: number, dt: number): { keep: number; stay: number } {
   const tt = f32(t);
   const s = f32(tt - f32(dt));
-  const r = f32(s / tt);
-  const keep = f32(1 - r);
+  const stay = f32(s / tt);
+  return { keep: f32(1 - stay), stay };
+}
+
+/** The posterior in place on probability rows [rows][V]: every p times keep, then the mask entry set to stay. */
+export function applyPosterior(probs: Float64Array, rows: number, V: number, q: { keep: number; stay: number; maskId: number }): Float64Array {
   for (let row = 0; row < rows; row++) {
     const o = row * V;
-    for (let v = 0; v < V; v++) probs[o + v] *= keep;
-    probs[o + maskId] = r;
+    for (let v = 0; v < V; v++) probs[o + v] *= q.keep;
+    probs[o + q.maskId] = q.stay;
   }
   return probs;
 }

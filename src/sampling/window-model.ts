@@ -7,13 +7,15 @@
 import type { DiT, Layout } from '../model/dit.js';
 import { KVCache } from '../model/kvcache.js';
 import { subsLogProbs } from '../diffusion/subs.js';
-import { applyFilters, type ProbFilters } from './filters.js';
+import type { SampleRowsArgs } from '../tensor/backend.js';
+import { rankFilters, type ProbFilters } from './filters.js';
+import type { RowNoise } from './random.js';
 
 export interface WindowModel {
   readonly model: DiT;
   /**
    * raw logits [batch][active][V] of the last `active` positions of window [batch][W]; with `rows` (ascending flat
-   * indices b * active + j) only those rows, [rows.length][V]
+   * indices b * active + j) only those rows, [rows.length][V]. Valid until the next call (may be a scratch view).
    */
   logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array;
   /** called once per finished (mask-free) last block of the window, e.g. to store it in the KV cache */
@@ -38,7 +40,7 @@ export class CachedWindowModel implements WindowModel {
   }
   logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
     // the block is the whole step input, so window rows b * active + j are the cache's flat rows
-    return this.cache.step(lastPositions(window, batch, W, active), { sigma, logitRows: rows });
+    return this.cache.step(lastPositions(window, batch, W, active), { sigma, logitRows: rows, copy: false });
   }
   commit(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): void {
     this.cache.step(lastPositions(window, batch, W, active), { store: true, logitPositions: 'none', sigma });
@@ -71,20 +73,50 @@ export class UncachedWindowModel implements WindowModel {
   dispose(): void {}
 }
 
+/** One categorical draw of a sampler: flat row b * active + j of the p(x0), and row `r` of a draw's noise. */
+export interface RowDraw {
+  row: number;
+  noise: RowNoise;
+  r: number;
+}
+
+/** The noise of some draws as `sampleRows` takes it: the seeded draws' words (never materialised), else the rows. */
+function noiseArgs(draws: RowDraw[], V: number): { noise?: Float64Array; seeds?: Int32Array } {
+  if (draws.every((d) => d.noise.seed)) return { seeds: Int32Array.from(draws.flatMap((d) => [d.noise.seed![0], d.noise.seed![1], d.r])) };
+  const noise = new Float64Array(draws.length * V);
+  draws.forEach((d, k) => noise.set(d.noise.row(d.r), k * V));
+  return { noise };
+}
+
 /**
- * Denoiser probabilities of the active positions, row by row on demand: SUBS log-probs (float32, as the reference
- * computes them), then exp in float64 and the filters (spec 5.3: `forward(...).to(float64).exp()`, then nucleus).
- * Every row is a function of its own logits only, so a sampler asks the model for the rows it will use (`fetch`,
- * one call) and a row first needed later (a reused p(x0)) is fetched with the same window and sigma.
+ * Float64 buffers for p(x0) rows, recycled when a p(x0) is dropped: a sampling step would otherwise allocate (and
+ * zero-fill) rows x V doubles for the garbage collector to reclaim.
+ */
+export class ProbsPool {
+  private readonly free: Float64Array[] = [];
+  take(n: number): Float64Array {
+    const i = this.free.findIndex((b) => b.length >= n);
+    return i < 0 ? new Float64Array(n) : this.free.splice(i, 1)[0].subarray(0, n);
+  }
+  give(b: Float64Array): void {
+    this.free.push(new Float64Array(b.buffer));
+  }
+}
+
+/**
+ * Denoiser probabilities of the active positions, row by row on demand, and draws from them. A row is the SUBS
+ * log-probs (float32, as the reference computes them), then exp in float64 and the filters (spec 5.3:
+ * `forward(...).to(float64).exp()`, then nucleus) — the backend's `sampleRows`, rows in parallel, which also makes
+ * the draws of the rows it has just computed. Every row is a function of its own logits only, so a sampler asks
+ * the model for the rows it will use (one call) and a row first needed later (a reused p(x0)) is fetched with the
+ * same window and sigma.
  */
 export class LazyProbs {
   readonly V: number;
-  /** model calls made (fetches) */
-  calls = 0;
   private readonly x: Int32Array;
   private readonly sigma?: ArrayLike<number>;
-  private readonly probs = new Map<number, Float64Array>();
-  private readonly logp = new Map<number, Float32Array>();
+  /** each computed row: the block of rows it was computed with, and its index there */
+  private readonly at = new Map<number, { probs: Float64Array; i: number }>();
   constructor(
     private readonly wm: WindowModel,
     window: Int32Array,
@@ -94,46 +126,64 @@ export class LazyProbs {
     private readonly maskId: number,
     private readonly filters: ProbFilters,
     sigma?: ArrayLike<number>,
+    private readonly pool = new ProbsPool(),
   ) {
     this.V = wm.model.config.vocabSize;
     this.x = window.slice();
     this.sigma = sigma && Array.from(sigma);
   }
 
-  /** one model call for the rows not fetched yet (flat indices b * active + j) */
-  fetch(rows: ArrayLike<number>): void {
-    const need = Array.from(rows).filter((r) => !this.logp.has(r) && !this.probs.has(r)).sort((a, b) => a - b);
-    if (need.length === 0) return;
-    const V = this.V;
-    const logits = this.wm.logits(this.x, this.batch, this.W, this.active, this.sigma, need);
-    const xt = need.map((r) => this.x[Math.floor(r / this.active) * this.W + this.W - this.active + (r % this.active)]);
-    subsLogProbs(this.wm.model.backend, logits, need.length, V, xt, this.maskId);
-    need.forEach((r, i) => this.logp.set(r, logits.subarray(i * V, (i + 1) * V)));
-    this.calls++;
-  }
-
-  /** filtered probabilities of row r (computed once; do not modify) */
+  /** filtered probabilities of row r (computed on first use; do not modify) */
   row(r: number): Float64Array {
-    if (!this.probs.has(r)) this.prepare([r]);
-    return this.probs.get(r)!;
+    this.sample([r], []);
+    const { probs, i } = this.at.get(r)!;
+    return probs.subarray(i * this.V, (i + 1) * this.V);
   }
 
-  /** Filtered probabilities of these rows, computed together: the backend's nucleus filter runs rows in parallel. */
-  prepare(rows: ArrayLike<number>): void {
-    const todo = [...new Set(Array.from(rows))].filter((r) => !this.probs.has(r));
-    if (todo.length === 0) return;
-    this.fetch(todo);
+  /**
+   * Computes the rows not computed yet among `rows` and the draws' rows (one model call), then makes the draws
+   * (through the DDPM posterior when given) and returns their tokens.
+   */
+  sample(rows: ArrayLike<number>, draws: RowDraw[], posterior: SampleRowsArgs['posterior'] = null): Int32Array {
     const V = this.V;
-    const all = new Float64Array(todo.length * V);
-    todo.forEach((r, i) => {
-      const l = this.logp.get(r)!;
-      for (let v = 0; v < V; v++) all[i * V + v] = Math.exp(l[v]);
-    });
-    applyFilters(all, todo.length, V, this.filters, this.wm.model.backend);
-    todo.forEach((r, i) => {
-      this.probs.set(r, all.subarray(i * V, (i + 1) * V));
-      this.logp.delete(r);
-    });
+    const be = this.wm.model.backend;
+    const out = new Int32Array(draws.length).fill(-1);
+    const todo = [...new Set([...Array.from(rows), ...draws.map((d) => d.row)])].filter((r) => !this.at.has(r)).sort((a, b) => a - b);
+    if (todo.length) {
+      const logp = this.wm.logits(this.x, this.batch, this.W, this.active, this.sigma, todo);
+      const xt = todo.map((r) => this.x[Math.floor(r / this.active) * this.W + this.W - this.active + (r % this.active)]);
+      subsLogProbs(be, logp, todo.length, V, xt, this.maskId);
+      const probs = this.pool.take(todo.length * V);
+      todo.forEach((r, i) => this.at.set(r, { probs, i }));
+      const mine = draws.map((_, k) => k).filter((k) => this.at.get(draws[k].row)!.probs === probs);
+      const fallback = new Int32Array(todo.length);
+      const tok = new Int32Array(mine.length);
+      be.sampleRows({
+        rows: todo.length, V, probs, logp, filters: this.filters, fallback, posterior, out: tok,
+        drawRow: Int32Array.from(mine, (k) => this.at.get(draws[k].row)!.i), ...noiseArgs(mine.map((k) => draws[k]), V),
+      });
+      mine.forEach((k, i) => (out[k] = tok[i]));
+      // the backend left these rows to the definition (a NaN in them): their draws are made below
+      fallback.forEach((f, i) => f && rankFilters(probs.subarray(i * V, (i + 1) * V), 1, V, this.filters));
+    }
+    // draws from rows computed by an earlier call (or left to the definition): one call per block of rows
+    const left = draws.map((_, k) => k).filter((k) => out[k] < 0);
+    for (const probs of new Set(left.map((k) => this.at.get(draws[k].row)!.probs))) {
+      const group = left.filter((k) => this.at.get(draws[k].row)!.probs === probs);
+      const tok = new Int32Array(group.length);
+      be.sampleRows({
+        rows: probs.length / V, V, probs, posterior, out: tok,
+        drawRow: Int32Array.from(group, (k) => this.at.get(draws[k].row)!.i), ...noiseArgs(group.map((k) => draws[k]), V),
+      });
+      group.forEach((k, i) => (out[k] = tok[i]));
+    }
+    return out;
+  }
+
+  /** Returns the rows' buffers to the pool; the rows must not be used afterwards. */
+  release(): void {
+    for (const probs of new Set([...this.at.values()].map((w) => w.probs))) this.pool.give(probs);
+    this.at.clear();
   }
 }
 
@@ -142,7 +192,7 @@ export function subsProbs(wm: WindowModel, window: Int32Array, batch: number, W:
   const V = wm.model.config.vocabSize;
   const lp = new LazyProbs(wm, window, batch, W, active, maskId, filters, sigma);
   const n = batch * active;
-  lp.fetch(Array.from({ length: n }, (_, r) => r));
+  lp.sample(Array.from({ length: n }, (_, r) => r), []);
   const p = new Float64Array(n * V);
   for (let r = 0; r < n; r++) p.set(lp.row(r), r * V);
   return p;

@@ -180,6 +180,49 @@ export interface AdamWArgs {
   gradScale: number;
 }
 
+/** Filters between the denoiser and a draw, applied in this order (src/sampling/filters.ts has the definitions). */
+export interface RowFilters {
+  /** p^(1/temperature), renormalised; 1 = off. Must be > 0. */
+  temperature?: number;
+  /** keep the k most likely tokens (ties by lower index); 0 = off */
+  topK?: number;
+  /** nucleus p in (0, 1]; 1 = off (reference default). The reference excludes the token that crosses p. */
+  topP?: number;
+  /** keep the token crossing p (the common convention) instead of the reference's exclusion */
+  includeCrossing?: boolean;
+}
+
+/**
+ * The per-row work of the block sampler (spec 5.1-5.3), in float64, rows in parallel where the backend has threads;
+ * the definition is RefBackend.sampleRows. With `logp`: row r of `probs` becomes exp(logp[r]) after the filters;
+ * then draw d picks a token from row drawRow[d] into out[d]: argmax_v q_v / (1e-10 - ln(u_v + 1e-10)) with q = p,
+ * or with `posterior` the DDPM posterior q = p * keep, q[maskId] = stay (spec 5.3).
+ */
+export interface SampleRowsArgs {
+  rows: number;
+  V: number;
+  /** [rows][V]: written from `logp` when given, else read (probabilities kept from an earlier call) */
+  probs: Float64Array;
+  /** [rows][V] SUBS log-probabilities; null: draws only */
+  logp?: Float32Array | null;
+  filters?: RowFilters;
+  /**
+   * [rows], with logp: 1 marks a row whose top-k / top-p were not applied (it holds a NaN, where the comparator
+   * sort of the definition is engine-defined, or scratch memory ran out) and whose draws were not made (out = -1):
+   * the caller filters it by the definition and draws again without logp. Else 0.
+   */
+  fallback?: Int32Array | null;
+  /** the row of each draw (< rows); absent: no draws */
+  drawRow?: Int32Array | null;
+  /** [draws][V] uniform noise of each draw, or ... */
+  noise?: Float64Array | null;
+  /** ... [draws][3]: the seeded draw's two words and row (src/sampling/random.ts seededRow), regenerated in place */
+  seeds?: Int32Array | null;
+  posterior?: { keep: number; stay: number; maskId: number } | null;
+  /** [draws] tokens */
+  out?: Int32Array | null;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** threads the kernels run on */
@@ -202,12 +245,8 @@ export interface Backend {
   logsumexp(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   rotary(args: RotaryArgs): void;
   embedding(table: Float32Array | HalfMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void;
-  /**
-   * Optional (absent: the sampler runs src/sampling/nucleus.ts): nucleus filter of float64 probability rows in
-   * place, 0 < p < 1, rows in parallel, bit for bit nucleusFilter. fallback[r] = 1 marks a row left unchanged (a
-   * NaN in it) that the caller filters by the definition; else 0.
-   */
-  nucleus?(probs: Float64Array, rows: number, V: number, p: number, includeCrossing: boolean, fallback: Int32Array): void;
+  /** The block sampler's per-row work: probabilities from log-probabilities, filters, categorical draws. */
+  sampleRows(args: SampleRowsArgs): void;
   attention(args: AttentionArgs): void;
 
   // training

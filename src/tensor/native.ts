@@ -18,6 +18,7 @@ import type {
   LayerNormArgs,
   LayerNormBackwardArgs,
   RotaryArgs,
+  SampleRowsArgs,
 } from './backend.js';
 import { isHalf } from './half.js';
 
@@ -44,7 +45,10 @@ interface Addon {
   sgemmHalf(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Uint16Array,
     dtype: HalfDtype, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
   embeddingHalf(table: Uint16Array, dtype: HalfDtype, ids: Int32Array, n: number, dim: number, out: F32): void;
-  nucleus(probs: Float64Array, rows: number, V: number, p: number, includeCrossing: boolean, fallback: Int32Array): void;
+  sampleRows(rows: number, V: number, probs: Float64Array, logp: F32 | null, temperature: number, topK: number,
+    topP: number, includeCrossing: boolean, fallback: Int32Array | null, drawRow: Int32Array | null,
+    noise: Float64Array | null, seeds: Int32Array | null, maskId: number, keep: number, stay: number,
+    out: Int32Array | null): void;
   attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: F32, k: F32, v: F32,
     out: F32, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
     oBS: number, scale: number, spans: Int32Array, lse: Opt): void;
@@ -126,7 +130,13 @@ export function createNativeBackend(): Backend {
       isHalf(table)
         ? n.embeddingHalf(table.data, table.dtype, ids, len, dim, out)
         : n.embedding(table, ids, len, dim, out),
-    nucleus: (probs, rows, V, p, incl, fallback) => n.nucleus(probs, rows, V, p, incl, fallback),
+    sampleRows: (a: SampleRowsArgs) => {
+      const f = a.filters ?? {};
+      const q = a.posterior;
+      n.sampleRows(a.rows, a.V, a.probs, a.logp ?? null, f.temperature ?? 1, f.topK ?? 0, f.topP ?? 1,
+        !!f.includeCrossing, a.fallback ?? null, a.drawRow ?? null, a.noise ?? null, a.seeds ?? null, q ? q.maskId : -1,
+        q ? q.keep : 1, q ? q.stay : 0, a.out ?? null);
+    },
     attention: (a: AttentionArgs) =>
       n.attention(a.batch, a.heads, a.headDim, a.qLen, a.kLen, a.q, a.k, a.v, a.out, a.qRowStride, a.kRowStride,
         a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride, a.outBatchStride, a.scale,

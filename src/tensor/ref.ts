@@ -14,8 +14,13 @@ import type {
   LayerNormArgs,
   LayerNormBackwardArgs,
   RotaryArgs,
+  SampleRowsArgs,
 } from './backend.js';
 import { isHalf, widenHalf } from './half.js';
+import { applyFilters } from '../sampling/filters.js';
+import { sampleRow } from '../sampling/categorical.js';
+import { seededRow } from '../sampling/random.js';
+import { applyPosterior } from '../sampling/schedule.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
@@ -115,6 +120,23 @@ export class RefBackend implements Backend {
     for (let i = 0; i < n; i++) {
       const v = x[i];
       out[i] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + 0.044715 * v * v * v)));
+    }
+  }
+
+  /** The sampler's definitions composed (src/sampling); NaN rows are filtered here, so no row falls back. */
+  sampleRows(a: SampleRowsArgs): void {
+    const { rows, V, probs } = a;
+    if (a.logp) {
+      for (let i = 0; i < rows * V; i++) probs[i] = Math.exp(a.logp[i]);
+      applyFilters(probs, rows, V, a.filters ?? {});
+      a.fallback?.fill(0, 0, rows);
+    }
+    const drawRow = a.drawRow ?? new Int32Array(0);
+    for (let d = 0; d < drawRow.length; d++) {
+      const p = probs.subarray(drawRow[d] * V, (drawRow[d] + 1) * V);
+      const q = a.posterior ? applyPosterior(p.slice(), 1, V, a.posterior) : p;
+      const u = a.noise ? a.noise.subarray(d * V, (d + 1) * V) : seededRow(a.seeds![3 * d] >>> 0, a.seeds![3 * d + 1] >>> 0, a.seeds![3 * d + 2], V);
+      a.out![d] = sampleRow(q, u, V);
     }
   }
 

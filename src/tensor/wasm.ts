@@ -13,6 +13,7 @@
  *
  * Node-only modules are imported dynamically so that this file can be bundled for browsers.
  */
+import { packageRoot } from './package-root.js';
 import type {
   AdamWArgs,
   AttentionArgs,
@@ -25,6 +26,7 @@ import type {
   LayerNormArgs,
   LayerNormBackwardArgs,
   RotaryArgs,
+  SampleRowsArgs,
 } from './backend.js';
 import { isHalf } from './half.js';
 
@@ -84,7 +86,9 @@ interface Exports {
   sgemm_half(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, fmt: number,
     ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
   embedding_half(table: Ptr, fmt: number, ids: Ptr, n: number, dim: number, out: Ptr): void;
-  nucleus(probs: Ptr, rows: number, V: number, p: number, incl: number, fallback: Ptr): void;
+  sample_rows(rows: number, V: number, probs: Ptr, logp: Ptr, temperature: number, topK: number, topP: number,
+    incl: number, fallback: Ptr, draws: number, drawRow: Ptr, noise: Ptr, seeds: Ptr, maskId: number, keep: number,
+    stay: number, out: Ptr): void;
   attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: Ptr, k: Ptr, v: Ptr,
     out: Ptr, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
     oBS: number, scale: number, spans: Ptr, nSpans: number, lse: Ptr): void;
@@ -149,17 +153,8 @@ async function relaxedSupported(): Promise<boolean> {
 async function loadModule(file: string, base?: string | URL): Promise<WebAssembly.Module> {
   if (IS_NODE && base === undefined) {
     const { readFile } = await import('node:fs/promises');
-    const { existsSync } = await import('node:fs');
-    const { dirname, join } = await import('node:path');
-    const { fileURLToPath } = await import('node:url');
-    // The package root is the nearest ancestor holding package.json (works from src/ and dist/src/).
-    let dir = dirname(fileURLToPath(import.meta.url));
-    while (!existsSync(join(dir, 'package.json'))) {
-      const up = dirname(dir);
-      if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-      dir = up;
-    }
-    const path = join(dir, 'wasm', file);
+    const { join } = await import('node:path');
+    const path = join(await packageRoot(), 'wasm', file);
     let bytes: Uint8Array<ArrayBuffer>;
     try {
       bytes = new Uint8Array(await readFile(path));
@@ -168,14 +163,15 @@ async function loadModule(file: string, base?: string | URL): Promise<WebAssembl
     }
     return WebAssembly.compile(bytes);
   }
-  const url = new URL(file, base ?? new URL('../../../wasm/', import.meta.url));
+  // (vite-ignore: bundlers must not try to resolve these package-relative defaults; bundled pages pass wasmBase)
+  const url = new URL(file, base ?? new URL(/* @vite-ignore */ '../../../wasm/', import.meta.url));
   const res = await fetch(url);
   if (!res.ok) throw new Error(`cannot fetch ${url}: HTTP ${res.status}`);
   return WebAssembly.compile(await res.arrayBuffer());
 }
 
 async function spawnWorker(workerUrl?: string | URL): Promise<PoolWorker> {
-  const url = workerUrl ?? new URL('./wasm-worker.js', import.meta.url);
+  const url = workerUrl ?? new URL(/* @vite-ignore */ './wasm-worker.js', import.meta.url); // bundles pass workerUrl
   if (IS_NODE) {
     const { Worker } = await import('node:worker_threads');
     const w = new Worker(url);
@@ -403,10 +399,25 @@ class WasmBackendImpl implements WasmBackend {
         ? this.ex.embedding_half(this.p(table.data), HALF_FMT[table.dtype], this.p(ids), n, dim, this.p(out, true))
         : this.ex.embedding(this.p(table), this.p(ids), n, dim, this.p(out, true)));
   }
-  nucleus(probs: Float64Array, rows: number, V: number, p: number, includeCrossing: boolean, fallback: Int32Array): void {
-    if (!(p > 0 && p < 1)) throw new Error(`nucleus: p must be in (0, 1), got ${p}`);
-    if (probs.length < rows * V || fallback.length < rows) throw new Error('nucleus: arrays shorter than rows x V / rows');
-    this.call(() => this.ex.nucleus(this.p(probs, true), rows, V, p, includeCrossing ? 1 : 0, this.p(fallback, true)));
+  sampleRows(a: SampleRowsArgs): void {
+    // the C side trusts its arguments: a short array would be read or written past its end in the shared memory
+    const { rows, V } = a;
+    const f = a.filters ?? {};
+    const draws = a.drawRow?.length ?? 0;
+    const short = (x: { length: number } | null | undefined, n: number) => !x || x.length < n;
+    if (!(Number.isInteger(rows) && rows >= 0 && Number.isInteger(V) && V >= 1)) throw new Error(`sampleRows: bad shape ${rows}x${V}`);
+    if (short(a.probs, rows * V) || (a.logp && (short(a.logp, rows * V) || short(a.fallback, rows)))) {
+      throw new Error('sampleRows: probs / logp / fallback shorter than rows x V / rows');
+    }
+    if (draws && (short(a.out, draws) || (a.noise ? short(a.noise, draws * V) : short(a.seeds, 3 * draws)))) {
+      throw new Error('sampleRows: out / noise / seeds shorter than the draws need');
+    }
+    if (a.drawRow?.some((r) => !(r >= 0 && r < rows))) throw new Error(`sampleRows: a draw row is outside 0..${rows - 1}`);
+    const q = a.posterior;
+    if (q && !(q.maskId >= 0 && q.maskId < V)) throw new Error(`sampleRows: maskId ${q.maskId} outside 0..${V - 1}`);
+    this.call(() => this.ex.sample_rows(rows, V, this.p(a.probs, !!a.logp), this.p(a.logp), f.temperature ?? 1,
+      f.topK ?? 0, f.topP ?? 1, f.includeCrossing ? 1 : 0, this.p(a.fallback, true), draws, this.p(a.drawRow),
+      this.p(a.noise), this.p(a.seeds), q ? q.maskId : -1, q ? q.keep : 1, q ? q.stay : 0, this.p(a.out, true)));
   }
   attention(a: AttentionArgs): void {
     this.call(() => this.ex.attention(a.batch, a.heads, a.headDim, a.qLen, a.kLen, this.p(a.q), this.p(a.k),

@@ -1,0 +1,316 @@
+/* The per-row work of the block sampler (spec 5.1-5.3), rows in parallel: the denoiser's probabilities from its
+ * SUBS log-probabilities (float64 exp, then temperature -> top-k -> top-p), and categorical draws from them, through
+ * the DDPM posterior when asked. Exactly the TypeScript definition (RefBackend.sampleRows over
+ * src/sampling/{filters,nucleus,categorical,random}.ts), bit for bit: the same float64 operations in the same order,
+ * JavaScript's exp/log/pow (jsmath.h), and the seeded noise regenerated from its words instead of being passed in.
+ *
+ * Top-k and top-p only depend on the sorted VALUES of a row (equal values add the same), so any exact sort will do:
+ * an LSD radix sort keyed by the float32 log-probs the values came from (checked, see collect_sorted); top-p first
+ * sorts only the values >= max/4096, which decide the cut whenever the walk crosses p among them (every other value
+ * is smaller, so it would come later). Scratch comes from the reusable cache (scratch.h). */
+#include "../kernels.h"
+#include "../parallel.h"
+#include "jsmath.h"
+#include "scratch.h"
+
+/* the keys are written over the doubles' storage */
+typedef uint64_t __attribute__((may_alias)) u64a;
+
+#define RADIX_BITS 11
+#define RADIX (1 << RADIX_BITS)
+
+/* order-preserving map of doubles to unsigned keys (-0 sorts before +0: equal values either way) and back */
+static inline uint64_t key_of(uint64_t b) { return b >> 63 ? ~b : b | 0x8000000000000000ull; }
+static inline uint64_t bits_of(uint64_t k) { return k >> 63 ? k & 0x7fffffffffffffffull : ~k; }
+
+/* ascending sort of v[0..n) (no NaN; tmp: n doubles of scratch): insertion sort when short, else LSD radix on the
+ * keys, skipping the passes whose digit is the same for every key */
+static void sort_values(double *v, double *tmp, int n) {
+  if (n <= 32) {
+    for (int k = 1; k < n; k++) {
+      double x = v[k];
+      int j = k - 1;
+      for (; j >= 0 && v[j] > x; j--) v[j + 1] = v[j];
+      v[j + 1] = x;
+    }
+    return;
+  }
+  u64a *a = (u64a *)v, *b = (u64a *)tmp;
+  for (int i = 0; i < n; i++) a[i] = key_of(a[i]);
+  int count[RADIX];
+  for (int shift = 0; shift < 64; shift += RADIX_BITS) {
+    __builtin_memset(count, 0, sizeof count);
+    for (int i = 0; i < n; i++) count[(a[i] >> shift) & (RADIX - 1)]++;
+    if (count[(a[0] >> shift) & (RADIX - 1)] == n) continue;
+    for (int d = 0, s = 0; d < RADIX; d++) {
+      int c = count[d];
+      count[d] = s;
+      s += c;
+    }
+    for (int i = 0; i < n; i++) b[count[(a[i] >> shift) & (RADIX - 1)]++] = a[i];
+    u64a *t = a;
+    a = b;
+    b = t;
+  }
+  u64a *out = (u64a *)v;
+  for (int i = 0; i < n; i++) out[i] = bits_of(a[i]);
+}
+
+/* order-preserving key of a float */
+static inline uint32_t fkey(float f) {
+  uint32_t b;
+  __builtin_memcpy(&b, &f, 4);
+  return b >> 31 ? ~b : b | 0x80000000u;
+}
+
+/* The values of row >= tau, ascending, into out (n returned; -1 when the row has a NaN), ordered through the float32
+ * log-probs l they were computed from: 32-bit keys need half the radix passes of the doubles' 64-bit ones. A row's
+ * values are a monotone function of l only in exact arithmetic, so the order is checked and, if a rounding broke
+ * it, the values are sorted themselves. tmp: n doubles of scratch. */
+static int collect_sorted(const double *row, const float *l, int V, double tau, double *out, double *tmp) {
+  u64a *a = (u64a *)out, *b = (u64a *)tmp;
+  int n = 0;
+  for (int i = 0; i < V; i++) {
+    double v = row[i];
+    if (v != v) return -1;
+    if (v >= tau) a[n++] = (uint64_t)fkey(l[i]) << 32 | (uint32_t)i; /* the index rides in the low word */
+  }
+  /* LSD radix over the key bits that vary (a row's log-probs mostly share sign and exponent), <= 12 per pass */
+  uint64_t lo = ~0ull, hi = 0;
+  for (int i = 0; i < n; i++) lo = a[i] < lo ? a[i] : lo, hi = a[i] > hi ? a[i] : hi;
+  int bits = n > 1 && (lo ^ hi) >> 32 ? 64 - __builtin_clzll((lo ^ hi) >> 32) : 0;
+  int passes = (bits + 11) / 12, width = passes ? (bits + passes - 1) / passes : 0;
+  int count[1 << 12];
+  for (int q = 0, shift = 32; q < passes; q++, shift += width) {
+    const uint64_t mask = (1u << width) - 1;
+    __builtin_memset(count, 0, sizeof(int) << width);
+    for (int i = 0; i < n; i++) count[(a[i] >> shift) & mask]++;
+    for (int d = 0, s = 0; d < 1 << width; d++) {
+      int c = count[d];
+      count[d] = s;
+      s += c;
+    }
+    for (int i = 0; i < n; i++) b[count[(a[i] >> shift) & mask]++] = a[i];
+    u64a *t = a;
+    a = b;
+    b = t;
+  }
+  /* values in key order into the buffer that does not hold the keys, then into out */
+  double *vals = (double *)b;
+  int sorted = 1;
+  for (int i = 0; i < n; i++) {
+    vals[i] = row[(uint32_t)a[i]];
+    sorted &= i == 0 || vals[i - 1] <= vals[i];
+  }
+  if (vals != out) __builtin_memcpy(out, vals, (size_t)n * sizeof(double));
+  if (!sorted) sort_values(out, tmp, n);
+  return n;
+}
+
+/* kept count of the nucleus walk over ascending s from its top, -1 if it never crosses p */
+static int walk(const double *s, int n, double p, int incl) {
+  double c = 0;
+  for (int j = 0; j < n; j++) {
+    double v = s[n - 1 - j];
+    c += v;
+    if (j == 0 || c <= p) continue;
+    return incl && c - v < p ? j + 1 : j;
+  }
+  return -1;
+}
+
+/* keep the `keep` largest of row (ties at the cutoff by lower index), zero the rest, renormalise in index order */
+static void keep_top(double *row, int V, const double *sorted, int n, int keep) {
+  double cut = sorted[n - keep];
+  int above = 0;
+  for (int j = n - keep + 1; j < n; j++) above += sorted[j] > cut;
+  int ties = keep - above;
+  double s = 0;
+  for (int i = 0; i < V; i++) {
+    double v = row[i];
+    int kept = v > cut;
+    if (__builtin_expect(v == cut, 0)) { /* written so that the common case has no branch to mispredict */
+      kept = ties > 0;
+      ties -= kept;
+    }
+    s += row[i] = kept ? v : 0;
+  }
+  for (int i = 0; i < V; i++) row[i] /= s;
+}
+
+/* top-k (src/sampling/nucleus.ts topKFilter) of a row computed from the log-probs l; 1 for a row with a NaN (left
+ * unchanged) */
+static int top_k_row(double *row, const float *l, int V, int k, double *buf, double *tmp) {
+  int n = collect_sorted(row, l, V, -__builtin_inf(), buf, tmp);
+  if (n < 0) return 1;
+  keep_top(row, V, buf, n, k < V ? k : V);
+  return 0;
+}
+
+/* top-p (nucleusFilter) of a row computed from the log-probs l; 1 for a row with a NaN (left unchanged) */
+static int nucleus_row(double *row, const float *l, int V, double p, int incl, double *buf, double *tmp) {
+  double mx = 0;
+  for (int i = 0; i < V; i++)
+    if (row[i] > mx) mx = row[i];
+  int n = collect_sorted(row, l, V, mx * 0x1p-12, buf, tmp);
+  if (n < 0) return 1;
+  int keep = walk(buf, n, p, incl);
+  if (keep < 0 && n < V) {
+    n = collect_sorted(row, l, V, -__builtin_inf(), buf, tmp);
+    keep = walk(buf, n, p, incl);
+  }
+  keep_top(row, V, buf, n, keep < 0 ? V : keep);
+  return 0;
+}
+
+/* ---- noise: explicit rows, or regenerated from a seeded draw's words (src/sampling/random.ts seededRow) ---- */
+
+typedef struct {
+  const double *u; /* explicit row, or NULL: the generator below */
+  uint32_t s[4];
+} noise_t;
+
+static inline uint32_t rotl(uint32_t x, int k) { return x << k | x >> (32 - k); }
+
+/* splitmix32 over (b0, b1, r) -> the four xoshiro128** words of row r */
+static void noise_seed(noise_t *g, uint32_t b0, uint32_t b1, uint32_t r) {
+  uint32_t x = b0 ^ (r + 1) * 0x9e3779b9u;
+  for (int i = 0; i < 4; i++) {
+    x += 0x9e3779b9u + (i == 2 ? b1 : 0);
+    uint32_t z = x;
+    z = (z ^ z >> 16) * 0x85ebca6bu;
+    z = (z ^ z >> 13) * 0xc2b2ae35u;
+    g->s[i] = z ^ z >> 16;
+  }
+  if ((g->s[0] | g->s[1] | g->s[2] | g->s[3]) == 0) g->s[0] = 1; /* xoshiro's all-zero state is a fixed point */
+}
+
+static inline uint32_t xoshiro_next(uint32_t *s) {
+  uint32_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 9;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 11);
+  return res;
+}
+
+/* u_v of the row, v = 0, 1, ... in order (two generator words per 53-bit uniform, as Rng.uniform) */
+static inline double noise_at(noise_t *g, int v) {
+  if (g->u) return g->u[v];
+  uint32_t hi = xoshiro_next(g->s) >> 5, lo = xoshiro_next(g->s) >> 6;
+  return ((double)hi * 67108864.0 + (double)lo) / 9007199254740992.0;
+}
+
+/* ---- the categorical race (src/sampling/categorical.ts), on q = p or the DDPM posterior of p ---- */
+
+typedef struct {
+  int maskId; /* < 0: no posterior */
+  double keep, stay;
+} post_t;
+
+static inline double q_at(const double *p, int v, const post_t *q) {
+  if (q->maskId < 0) return p[v];
+  return v == q->maskId ? q->stay : p[v] * q->keep;
+}
+
+/* the definition: argmax of q / (1e-10 - ln(u + 1e-10)), the first maximum, a NaN score wins */
+static int race_full(const double *p, const post_t *q, noise_t g, int V) {
+  double best = -__builtin_inf();
+  int arg = 0;
+  for (int v = 0; v < V; v++) {
+    double s = q_at(p, v, q) / (1e-10 - js_log(noise_at(&g, v) + 1e-10));
+    if (s != s) return v;
+    if (s > best || (v == 0 && s == best)) best = s, arg = v;
+  }
+  return arg;
+}
+
+/* sampleRow: skips the logs that cannot change the result (see categorical.ts), else the full race */
+static int race(const double *p, const post_t *q, noise_t g, int V) {
+  noise_t g0 = g;
+  double best = -__builtin_inf(), thr = -__builtin_inf();
+  int arg = -1;
+  for (int v = 0; v < V; v++) {
+    double pv = q_at(p, v, q), uv = noise_at(&g, v);
+    if (uv <= 0.99 && pv < thr * (1 - uv)) continue;
+    if (pv == 0 && uv < 0.5) continue;
+    double s = pv / (1e-10 - js_log(uv + 1e-10));
+    if (s != s) return v;
+    if (s > best) {
+      best = s;
+      arg = v;
+      if (s > 0) thr = s * (1 - 1e-9);
+    }
+  }
+  return best > 0 ? arg : race_full(p, q, g0, V);
+}
+
+/* ---- the kernel ---- */
+
+typedef struct {
+  const bd_sample_rows_args *a;
+  post_t post;
+  int rank; /* top-k or top-p active: scratch needed */
+} rows_ctx;
+
+static void draw(const rows_ctx *c, int d) {
+  const bd_sample_rows_args *a = c->a;
+  noise_t g = {a->noise ? a->noise + (int64_t)d * a->V : 0, {0, 0, 0, 0}};
+  if (!a->noise) noise_seed(&g, (uint32_t)a->seeds[3 * d], (uint32_t)a->seeds[3 * d + 1], (uint32_t)a->seeds[3 * d + 2]);
+  a->out[d] = race(a->probs + (int64_t)a->drawRow[d] * a->V, &c->post, g, a->V);
+}
+
+/* p = filters(exp(logp)) for row r; 1 when top-k / top-p are left to the caller (a NaN, or no scratch) */
+static int filter_row(const bd_sample_rows_args *a, int r, double *buf) {
+  const int V = a->V;
+  double *row = a->probs + (int64_t)r * V;
+  const float *l = a->logp + (int64_t)r * V;
+  js_exp_floats(l, row, V);
+  if (a->temperature != 1) {
+    double s = 0;
+    for (int v = 0; v < V; v++) s += row[v] = row[v] > 0 ? js_pow(row[v], 1 / a->temperature) : 0;
+    for (int v = 0; v < V; v++) row[v] /= s;
+  }
+  int k = a->topK > 0 && a->topK < V, p = a->topP < 1;
+  if (!k && !p) return 0;
+  if (!buf) return 1;
+  if (k && top_k_row(row, l, V, a->topK, buf, buf + V)) return 1;
+  return p && nucleus_row(row, l, V, a->topP, a->includeCrossing, buf, buf + V);
+}
+
+/* with logp: rows [r0, r1) are filtered, then their draws made (while the row is in cache) */
+static void rows_task(void *ctx, int r0, int r1, int tid) {
+  (void)tid;
+  const rows_ctx *c = (const rows_ctx *)ctx;
+  const bd_sample_rows_args *a = c->a;
+  int slot = -1;
+  double *buf = c->rank ? (double *)bd_scratch_get((size_t)a->V * 2 * sizeof(double), &slot) : 0;
+  for (int r = r0; r < r1; r++) {
+    int skip = filter_row(a, r, buf);
+    a->fallback[r] = skip;
+    for (int d = 0; d < a->draws; d++)
+      if (a->drawRow[d] == r) {
+        if (skip)
+          a->out[d] = -1;
+        else
+          draw(c, d);
+      }
+  }
+  if (buf) bd_scratch_put(buf, slot);
+}
+
+static void draws_task(void *ctx, int d0, int d1, int tid) {
+  (void)tid;
+  for (int d = d0; d < d1; d++) draw((const rows_ctx *)ctx, d);
+}
+
+void bd_sample_rows(const bd_sample_rows_args *a) {
+  if (a->V <= 0) return;
+  rows_ctx c = {a, {a->maskId, a->keep, a->stay}, (a->topK > 0 && a->topK < a->V) || a->topP < 1};
+  if (a->logp)
+    bd_parallel_for(a->rows, 1, rows_task, &c);
+  else
+    bd_parallel_for(a->draws, 1, draws_task, &c);
+}

@@ -1,0 +1,82 @@
+/**
+ * `bd3lm serve`: the OpenAI-style completions server (src/server) on one model. Prints the address on stdout once
+ * listening; SIGINT / SIGTERM abort the generations in flight, close the server and exit 0.
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseWeightDtype } from '../model/half.js';
+import { defaultModelDir, loadModel } from '../model/load.js';
+import { loadTokenizer } from '../data/load-tokenizer.js';
+import { createCompletionServer, SERVER_DEFAULTS } from '../server/app.js';
+import type { BackendName } from '../tensor/backend.js';
+import { UsageError, integerFlag, withUsage } from './args.js';
+
+export const SERVE_USAGE =
+  'bd3lm serve [--model DIR (default: the embedded models/default)] [--host 127.0.0.1] [--port 8080] ' +
+  `[--max-tokens-cap ${SERVER_DEFAULTS.maxTokensCap}] [--max-body 64k] [--max-active ${SERVER_DEFAULTS.maxActive}] ` +
+  `[--max-queue ${SERVER_DEFAULTS.maxQueue}] [--backend native|wasm|ref] [--weights f32|bf16|f16]`;
+
+const usage = (msg: string) => new UsageError(`${msg}\nusage: ${SERVE_USAGE}`);
+
+/** "65536", "64k", "1m" (KiB / MiB) → bytes */
+function byteSize(v: string | undefined, flag: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const m = /^(\d+)([km]?)$/i.exec(v.trim());
+  if (!m || Number(m[1]) === 0) throw usage(`${flag} must be a positive size such as 65536, 64k or 1m, got '${v}'`);
+  return Number(m[1]) * { '': 1, k: 1024, m: 1024 * 1024 }[m[2].toLowerCase() as '' | 'k' | 'm'];
+}
+
+export async function runServe(args: string[]): Promise<number> {
+  const { values } = withUsage(SERVE_USAGE, () =>
+    parseArgs({
+      args,
+      options: {
+        model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'max-tokens-cap': { type: 'string' },
+        'max-body': { type: 'string' }, 'max-active': { type: 'string' }, 'max-queue': { type: 'string' }, backend: { type: 'string' },
+        weights: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(`usage: ${SERVE_USAGE}\n`);
+    return 0;
+  }
+  if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw usage(`unknown backend '${values.backend}'`);
+  let weights;
+  try {
+    weights = parseWeightDtype(values.weights ?? 'f32');
+  } catch (e) {
+    throw usage(`--${(e as Error).message}`);
+  }
+  const f = {
+    port: integerFlag(values.port, '--port', 0, 8080),
+    maxTokensCap: integerFlag(values['max-tokens-cap'], '--max-tokens-cap', 1, SERVER_DEFAULTS.maxTokensCap),
+    maxActive: integerFlag(values['max-active'], '--max-active', 1, SERVER_DEFAULTS.maxActive),
+    maxQueue: integerFlag(values['max-queue'], '--max-queue', 0, SERVER_DEFAULTS.maxQueue),
+  };
+  if (f.port > 65535) throw usage(`--port must be at most 65535, got ${f.port}`);
+  const maxBody = byteSize(values['max-body'], '--max-body', SERVER_DEFAULTS.maxBody);
+
+  const dir = values.model ?? (await defaultModelDir());
+  const model = await loadModel(dir, { backend: values.backend as BackendName | undefined, weights });
+  const tok = await loadTokenizer(dir, model.config);
+  const modelId = path.basename(path.resolve(dir));
+  const server = createCompletionServer(model, tok, {
+    modelId, maxTokensCap: f.maxTokensCap, maxBody, maxActive: f.maxActive, maxQueue: f.maxQueue,
+    log: (line) => process.stderr.write(`bd3lm serve: ${line}\n`),
+  });
+  const addr = await server.listen(f.port, values.host ?? '127.0.0.1');
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  process.stdout.write(`bd3lm serve: ${modelId} (${model.backend.name}) on http://${host}:${addr.port}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void server.close().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return 0;
+}

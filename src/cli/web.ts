@@ -1,0 +1,70 @@
+/**
+ * `bd3lm web`: serves the browser page (built by `npm run build:web` into web/dist), the model's config.json and
+ * model.safetensors under /model/ and the WebAssembly kernels under /wasm/. The browser does all the inference;
+ * this is a static file server. Runs until interrupted (Ctrl-C: exit 0).
+ */
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import { parseArgs } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import { CONFIG_FILE, WEIGHTS_FILE } from '../model/checkpoint.js';
+import { defaultModelDir } from '../model/load.js';
+import { packageRoot } from '../tensor/package-root.js';
+import { createStaticServer, type Mount } from '../web/static-server.js';
+import { UsageError, integerFlag, withUsage } from './args.js';
+
+export const WEB_USAGE = 'bd3lm web [--port 8000] [--host 127.0.0.1] [--model DIR]';
+
+/** The mounts of the page, or an error saying which part is missing and how to build it. */
+export async function webMounts(modelDir: string): Promise<Mount[]> {
+  const root = await packageRoot();
+  const page = nodePath.join(root, 'web', 'dist');
+  const wasm = nodePath.join(root, 'wasm');
+  if (!fs.existsSync(nodePath.join(page, 'index.html')))
+    throw new Error(`the browser page is not built (no ${page}/index.html): run npm run build:web`);
+  if (!fs.existsSync(wasm) || !fs.readdirSync(wasm).some((f) => f.endsWith('.wasm')))
+    throw new Error(`no WebAssembly kernels in ${wasm}: run npm run build:wasm`);
+  for (const f of [CONFIG_FILE, WEIGHTS_FILE])
+    if (!fs.existsSync(nodePath.join(modelDir, f))) throw new Error(`${modelDir} has no ${f} (--model DIR names a checkpoint folder)`);
+  const model = new Set([CONFIG_FILE, WEIGHTS_FILE]);
+  return [
+    { prefix: '/', dir: page },
+    { prefix: '/model/', dir: modelDir, only: (f) => model.has(f) },
+    { prefix: '/wasm/', dir: wasm, only: (f) => f.endsWith('.wasm') },
+  ];
+}
+
+export async function runWeb(args: string[]): Promise<number> {
+  const { values } = withUsage(WEB_USAGE, () =>
+    parseArgs({
+      args,
+      options: { port: { type: 'string' }, host: { type: 'string' }, model: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(`usage: ${WEB_USAGE}\n`);
+    return 0;
+  }
+  const port = integerFlag(values.port, '--port', 0, 8000);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}\nusage: ${WEB_USAGE}`);
+  const host = values.host ?? '127.0.0.1';
+  const modelDir = nodePath.resolve(values.model ?? (await defaultModelDir()));
+  const server = createStaticServer(await webMounts(modelDir));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  process.stdout.write(`bd3lm web: serving http://${shown}:${bound}/ (model ${modelDir}); Ctrl-C stops\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}
