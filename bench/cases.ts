@@ -35,7 +35,7 @@ const BACKENDS: BackendName[] = ['native', 'wasm'];
 /** sample cases: preset, block size, sampler, batch (512 tokens, nucleus 0.9, KV cache, as the reference figures) */
 const SAMPLE_CASES: [PresetName, number, SamplerName, number][] = [
   ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['first-hitting', 'ddpm', 'threshold'] as const).map((s) => [p, bs, s, 1] as [PresetName, number, SamplerName, number]))),
-  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].map((b) => [p, 16, 'first-hitting', b] as [PresetName, number, SamplerName, number])),
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => [4, 16].map((b) => [p, bs, 'first-hitting', b] as [PresetName, number, SamplerName, number]))),
 ];
 
 export const CASES: BenchCase[] = [

@@ -25,3 +25,4 @@ export * from './sampling/index.js';
 export { tokenizerFor, ByteTokenizer, type Tokenizer } from './data/tokenizer.js';
 export { genPPL } from './eval/genppl.js';
 export { verifyGolden, type VerifyReport } from './eval/conformance.js';
+export { createCompletionServer, SERVER_DEFAULTS, type CompletionServer, type ServerOptions } from './server/app.js';

@@ -48,6 +48,7 @@ test('train: the loss goes down on a repetitive corpus', async () => {
   const l = losses('learn');
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
   assert.ok(mean(l.slice(-5)) < 0.8 * mean(l.slice(0, 5)), `first ${mean(l.slice(0, 5))} last ${mean(l.slice(-5))}`);
+  assert.equal(loadCheckpoint(path.join(tmp, 'learn')).config.dropout, 0, 'config.json records the dropout used');
 });
 
 test('train: a NaN loss stops with a message and keeps the last good checkpoint', async () => {

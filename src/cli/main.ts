@@ -33,7 +33,7 @@ Commands:
   plot RUN_DIR... [--out FILE.svg]   loss, validation NELBO and clip-search variance curves as SVG
   export DIR --out DIR [--dtype f16|bf16|f32]
                            rewrite a checkpoint with half-precision parameters (half the file size)
-  serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--max-tokens-cap 1024] [--max-active 4] [--max-queue 64] ...
+  serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--max-tokens-cap 1024] [--max-active 8] [--max-queue 64] ...
                            OpenAI-style completions over HTTP, streamed block by block ('bd3lm serve --help')
   web [--port 8000] [--host 127.0.0.1] [--model DIR]
                            serve the browser page (npm run build:web): the model runs in the browser, in WebAssembly

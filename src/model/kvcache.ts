@@ -73,21 +73,10 @@ export class KVCache {
     const cap = this.capacity;
     const attend = (l: number, qkv: Float32Array, o: Float32Array) => {
       // new keys/values go right after the stored ones; q and k rotate at positions start .. start+n-1
-      for (let b = 0; b < B; b++) {
-        for (let i = 0; i < n; i++) {
-          const src = (b * n + i) * 3 * D;
-          const dst = (b * cap + start + i) * D;
-          this.kPre[l].set(qkv.subarray(src + D, src + 2 * D), dst);
-          this.v[l].set(qkv.subarray(src + 2 * D, src + 3 * D), dst);
-        }
-      }
+      copyNewRows(qkv, D, this.kPre[l], B, n, D, cap, start);
+      copyNewRows(qkv, 2 * D, this.v[l], B, n, D, cap, start);
       be.rotary({ x: qkv, rows: R, rowStride: 3 * D, heads: 2 * H, headDim: hd, cos: model.rotary.cos, sin: model.rotary.sin, pos0: start, seqLen: n });
-      for (let b = 0; b < B; b++) {
-        for (let i = 0; i < n; i++) {
-          const src = (b * n + i) * 3 * D;
-          this.kRot[l].set(qkv.subarray(src + D, src + 2 * D), (b * cap + start + i) * D);
-        }
-      }
+      copyNewRows(qkv, D, this.kRot[l], B, n, D, cap, start);
       be.attention({
         batch: B, heads: H, headDim: hd, qLen: n, kLen,
         q: qkv, k: this.kRot[l], v: this.v[l], out: o,
@@ -150,5 +139,20 @@ export class KVCache {
   dispose(): void {
     const be = this.model.backend;
     for (const a of [...this.kPre, ...this.kRot, ...this.v]) be.free(a);
+  }
+}
+
+/**
+ * Copies the D-wide slice at `offset` of each of the B * n new qkv rows ([B][n][3D]) into rows start.. of each
+ * item's cache ([B][cap][D]). A plain loop: per-row subarray + set allocated two views per row and cost more than
+ * the copy itself at batch 16.
+ */
+function copyNewRows(qkv: Float32Array, offset: number, dst: Float32Array, B: number, n: number, D: number, cap: number, start: number): void {
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < n; i++) {
+      const src = (b * n + i) * 3 * D + offset;
+      const to = (b * cap + start + i) * D;
+      for (let d = 0; d < D; d++) dst[to + d] = qkv[src + d];
+    }
   }
 }

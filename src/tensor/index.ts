@@ -50,6 +50,9 @@ export async function createBackend(name?: BackendName): Promise<Backend> {
   try {
     return await loadWasm();
   } catch (e) {
-    throw new Error(`no compute backend available: native: ${reason(nativeErr)}; wasm: ${reason(e)}`);
+    if (wanted === 'native') throw new Error(`no compiled backend available: native: ${reason(nativeErr)}; wasm: ${reason(e)}`);
+    // nothing compiled (a fresh `npm install` without clang / node-gyp): the TypeScript reference still runs
+    process.stderr.write(`bd3lm: wasm backend unavailable (${reason(e)}); using the TypeScript reference backend (slow)\n`);
+    return new RefBackend();
   }
 }

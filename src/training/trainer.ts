@@ -82,7 +82,8 @@ export class TrainingError extends Error {}
 const IDENTITY_KEYS = ['algo', 'preset', 'size', 'blockSize', 'batchSize', 'accumulate', 'seed', 'data'] as const;
 
 function modelConfigFor(o: TrainOptions, L: number, vocabSize: number): ModelConfig {
-  const base = { ...PRESETS[o.preset ?? 'tiny'], ...o.size, modelLength: L, vocabSize };
+  // the dropout used is recorded in config.json (the HF config carries it), not the preset's default
+  const base = { ...PRESETS[o.preset ?? 'tiny'], ...o.size, modelLength: L, vocabSize, ...(o.dropout !== undefined && { dropout: o.dropout }) };
   if (base.hiddenDim % base.nHeads !== 0 || (base.hiddenDim / base.nHeads) % 2 !== 0) {
     throw new TrainingError(`hidden size ${base.hiddenDim} must split into ${base.nHeads} heads of an even size`);
   }
