@@ -23,3 +23,23 @@ export function integerFlag(value: string | undefined, flag: string, min: number
   if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${value}'`);
   return n;
 }
+
+/** --port: 0 (pick a free one) .. 65535. */
+export function portFlag(value: string | undefined, fallback: number, usage: (msg: string) => UsageError): number {
+  const port = integerFlag(value, '--port', 0, fallback);
+  if (port > 65535) throw usage(`--port must be at most 65535, got ${port}`);
+  return port;
+}
+
+/** Resolves at the first SIGINT or SIGTERM (Ctrl-C), for commands that serve until stopped. */
+export function untilStopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

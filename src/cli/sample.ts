@@ -4,13 +4,10 @@
  * model calls (exit 130). --length counts new tokens; it is rounded up to whole blocks and the output trimmed.
  */
 import { parseArgs } from 'node:util';
-import { parseWeightDtype, type WeightDtype } from '../model/half.js';
-import { defaultModelDir, loadModel } from '../model/load.js';
-import { loadTokenizer } from '../data/load-tokenizer.js';
 import { generate, type GenerateOptions } from '../sampling/generate.js';
 import { DENOISE_MODES, type DenoiseMode } from '../sampling/block.js';
-import type { BackendName } from '../tensor/backend.js';
 import { UsageError, withUsage } from './args.js';
+import { loadFlaggedModel, parseModelFlags } from './model-flags.js';
 
 export const SAMPLE_USAGE =
   'bd3lm sample [--model DIR (default: the embedded models/default)] [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy] [--top-p 0.9] ' +
@@ -48,14 +45,8 @@ export async function runSample(args: string[]): Promise<number> {
   }
   const sampler = (values.sampler ?? 'first-hitting') as DenoiseMode;
   if (!DENOISE_MODES.includes(sampler)) throw usage(`unknown sampler '${values.sampler}' (expected ${DENOISE_MODES.join(', ')})`);
-  if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw usage(`unknown backend '${values.backend}'`);
+  const modelFlags = parseModelFlags(values, usage);
   const batch = num(values.batch, '--batch', true, 1) ?? 1;
-  let weights: WeightDtype = 'f32';
-  try {
-    weights = parseWeightDtype(values.weights ?? 'f32');
-  } catch (e) {
-    throw usage(`--${(e as Error).message}`);
-  }
   if (values.stream && values.json) throw usage('--stream and --json exclude each other');
   if (values.stream && batch > 1) throw usage('--stream prints one sequence; use --batch 1 (or drop --stream)');
   const opts: GenerateOptions = {
@@ -75,9 +66,7 @@ export async function runSample(args: string[]): Promise<number> {
     stopOnEos: !values['no-eos-stop'],
     cache: !values['no-cache'],
   };
-  const dir = values.model ?? (await defaultModelDir());
-  const model = await loadModel(dir, { backend: values.backend as BackendName | undefined, weights });
-  const tok = await loadTokenizer(dir, model.config);
+  const { model, tok } = await loadFlaggedModel(modelFlags);
   const ac = new AbortController();
   const onInt = () => ac.abort();
   process.once('SIGINT', onInt);

@@ -4,12 +4,9 @@
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseWeightDtype } from '../model/half.js';
-import { defaultModelDir, loadModel } from '../model/load.js';
-import { loadTokenizer } from '../data/load-tokenizer.js';
 import { createCompletionServer, SERVER_DEFAULTS } from '../server/app.js';
-import type { BackendName } from '../tensor/backend.js';
-import { UsageError, integerFlag, withUsage } from './args.js';
+import { UsageError, integerFlag, portFlag, untilStopSignal, withUsage } from './args.js';
+import { loadFlaggedModel, parseModelFlags } from './model-flags.js';
 
 export const SERVE_USAGE =
   'bd3lm serve [--model DIR (default: the embedded models/default)] [--host 127.0.0.1] [--port 8080] ' +
@@ -42,25 +39,16 @@ export async function runServe(args: string[]): Promise<number> {
     process.stdout.write(`usage: ${SERVE_USAGE}\n`);
     return 0;
   }
-  if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw usage(`unknown backend '${values.backend}'`);
-  let weights;
-  try {
-    weights = parseWeightDtype(values.weights ?? 'f32');
-  } catch (e) {
-    throw usage(`--${(e as Error).message}`);
-  }
+  const modelFlags = parseModelFlags(values, usage);
   const f = {
-    port: integerFlag(values.port, '--port', 0, 8080),
+    port: portFlag(values.port, 8080, usage),
     maxTokensCap: integerFlag(values['max-tokens-cap'], '--max-tokens-cap', 1, SERVER_DEFAULTS.maxTokensCap),
     maxActive: integerFlag(values['max-active'], '--max-active', 1, SERVER_DEFAULTS.maxActive),
     maxQueue: integerFlag(values['max-queue'], '--max-queue', 0, SERVER_DEFAULTS.maxQueue),
   };
-  if (f.port > 65535) throw usage(`--port must be at most 65535, got ${f.port}`);
   const maxBody = byteSize(values['max-body'], '--max-body', SERVER_DEFAULTS.maxBody);
 
-  const dir = values.model ?? (await defaultModelDir());
-  const model = await loadModel(dir, { backend: values.backend as BackendName | undefined, weights });
-  const tok = await loadTokenizer(dir, model.config);
+  const { dir, model, tok } = await loadFlaggedModel(modelFlags);
   const modelId = path.basename(path.resolve(dir));
   const server = createCompletionServer(model, tok, {
     modelId, maxTokensCap: f.maxTokensCap, maxBody, maxActive: f.maxActive, maxQueue: f.maxQueue,
@@ -69,14 +57,7 @@ export async function runServe(args: string[]): Promise<number> {
   const addr = await server.listen(f.port, values.host ?? '127.0.0.1');
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   process.stdout.write(`bd3lm serve: ${modelId} (${model.backend.name}) on http://${host}:${addr.port}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      void server.close().then(resolve);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopSignal();
+  await server.close();
   return 0;
 }

@@ -11,7 +11,7 @@ import { CONFIG_FILE, WEIGHTS_FILE } from '../model/checkpoint.js';
 import { defaultModelDir } from '../model/load.js';
 import { packageRoot } from '../tensor/package-root.js';
 import { createStaticServer, type Mount } from '../web/static-server.js';
-import { UsageError, integerFlag, withUsage } from './args.js';
+import { UsageError, portFlag, untilStopSignal, withUsage } from './args.js';
 
 export const WEB_USAGE = 'bd3lm web [--port 8000] [--host 127.0.0.1] [--model DIR]';
 
@@ -46,8 +46,7 @@ export async function runWeb(args: string[]): Promise<number> {
     process.stdout.write(`usage: ${WEB_USAGE}\n`);
     return 0;
   }
-  const port = integerFlag(values.port, '--port', 0, 8000);
-  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}\nusage: ${WEB_USAGE}`);
+  const port = portFlag(values.port, 8000, (msg) => new UsageError(`${msg}\nusage: ${WEB_USAGE}`));
   const host = values.host ?? '127.0.0.1';
   const modelDir = nodePath.resolve(values.model ?? (await defaultModelDir()));
   const server = createStaticServer(await webMounts(modelDir));
@@ -58,13 +57,10 @@ export async function runWeb(args: string[]): Promise<number> {
   const { port: bound } = server.address() as AddressInfo;
   const shown = host.includes(':') ? `[${host}]` : host;
   process.stdout.write(`bd3lm web: serving http://${shown}:${bound}/ (model ${modelDir}); Ctrl-C stops\n`);
+  await untilStopSignal();
   await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    server.close(() => resolve());
+    server.closeAllConnections();
   });
   return 0;
 }

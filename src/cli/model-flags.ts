@@ -1,0 +1,34 @@
+/**
+ * The model flags `sample` and `serve` share: --model DIR (default: the embedded model), --backend, --weights.
+ * Checked together with the other flags (before anything loads); loaded with the folder's tokenizer.
+ */
+import { parseWeightDtype, type WeightDtype } from '../model/half.js';
+import { defaultModelDir, loadModel } from '../model/load.js';
+import type { DiT } from '../model/dit.js';
+import { loadTokenizer } from '../data/load-tokenizer.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import type { BackendName } from '../tensor/backend.js';
+import type { UsageError } from './args.js';
+
+export interface ModelFlags {
+  model?: string;
+  backend?: BackendName;
+  weights: WeightDtype;
+}
+
+/** Validates the flags' values; `usage` builds the command's usage error. */
+export function parseModelFlags(values: { model?: string; backend?: string; weights?: string }, usage: (msg: string) => UsageError): ModelFlags {
+  if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw usage(`unknown backend '${values.backend}'`);
+  try {
+    return { model: values.model, backend: values.backend as BackendName | undefined, weights: parseWeightDtype(values.weights ?? 'f32') };
+  } catch (e) {
+    throw usage(`--${(e as Error).message}`);
+  }
+}
+
+/** The model folder the flags name (or the default model's), loaded, with its tokenizer. */
+export async function loadFlaggedModel(f: ModelFlags): Promise<{ dir: string; model: DiT; tok: Tokenizer }> {
+  const dir = f.model ?? (await defaultModelDir());
+  const model = await loadModel(dir, { backend: f.backend, weights: f.weights });
+  return { dir, model, tok: await loadTokenizer(dir, model.config) };
+}
