@@ -151,9 +151,11 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   const tok = await loadGpt2Tokenizer();
   // 512 tokens with BOS: 511 generated; T = L' steps per block (first hitting: one reveal per model call)
   const rss = phasePeakRss();
+  const flops = countFlops(be);
   const t0 = performance.now();
   const r = await generate(model, tok, { maxNewTokens: 511, blockSize: bs, sampler, steps: bs, topP: 0.9, stopOnEos: false, stop: false, seed: 1, batch }).result();
   const s = (performance.now() - t0) / 1000;
+  const gflop = flops.stop() / 1e9;
   const tokens = r.sequences.reduce((a, q) => a + q.allTokens.length, 0);
   const mb = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
   const weightBytes = [...model.tensors.values()].reduce((a, t) => a + t.byteLength, 0) + [...model.halves.values()].reduce((a, h) => a + h.data.byteLength, 0);
@@ -165,8 +167,41 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
     // backbone calls as the reference counts them: denoiser calls plus one KV store pass per block
     nfe: r.sequences[0].nfe, backbone_calls: r.modelCalls + 512 / bs, tokens_per_s: +(tokens / s).toFixed(2),
     ms_per_backbone_call: +((s * 1000) / (r.modelCalls + 512 / bs)).toFixed(1), seconds: +s.toFixed(2),
+    // the arithmetic the run did (sgemm + attention), and its rate over the whole run: against the sgemm figures it
+    // shows how far a batch is from the machine's arithmetic ceiling
+    gflop: +gflop.toFixed(1), gflops: +(gflop / s).toFixed(1),
     // memory while sampling (peak RSS of the run) against what it must hold: the weights and the KV cache
     rss_mb: rssMb, weights_mb: mb(weightBytes), cache_mb: mb(cacheBytes), rss_ratio: +(rssMb / ((weightBytes + cacheBytes) / 2 ** 20)).toFixed(2),
+  };
+}
+
+/**
+ * Counts the floating-point operations of the backend's sgemm (2mnk per item) and attention (4 x head dim per allowed
+ * query-key pair: scores and the weighted sum) calls until `stop()`, which restores the methods and returns the count.
+ */
+function countFlops(be: Backend): { stop: () => number } {
+  const { sgemm, attention } = be;
+  let n = 0;
+  be.sgemm = (a) => {
+    n += 2 * a.m * a.n * a.k * (a.batch ?? 1);
+    return sgemm.call(be, a);
+  };
+  be.attention = (a) => {
+    let pairs = 0;
+    for (let i = 0; i + 5 < a.spans.length; i += 6) {
+      const q = Math.min(a.spans[i + 1], a.qLen) - a.spans[i];
+      const k = Math.min(a.spans[i + 3], a.kLen) - a.spans[i + 2] + Math.min(a.spans[i + 5], a.kLen) - a.spans[i + 4];
+      pairs += Math.max(0, q) * Math.max(0, k);
+    }
+    n += 4 * a.headDim * a.heads * a.batch * pairs;
+    return attention.call(be, a);
+  };
+  return {
+    stop: () => {
+      be.sgemm = sgemm;
+      be.attention = attention;
+      return n;
+    },
   };
 }
 

@@ -4,7 +4,9 @@
  * seeds, batch 1, NFE per token, tokens/s, and the samples' generative perplexity under an AR judge (spec 7.4) plus
  * unigram entropy (a collapse into repetition lowers both). One JSON line per setting.
  *   node dist/bench/parallel-sweep.js --judge DIR [--model DIR] [--samples 8] [--length 256] [--top-p 0.9]
- * Random weights never pass a threshold, so this needs a trained model (default: the embedded one).
+ *     [--taus 0.99,0.9,0.7,0.5] [--gammas 0.1,0.5,1,2]
+ * A judge with another vocabulary scores the samples' text, tokenized its way (as `bd3lm eval gen-ppl` does with
+ * {"text"} samples). Random weights never pass a threshold, so this needs a trained model (default: the embedded one).
  */
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/model/load.js';
@@ -15,24 +17,25 @@ import { genPPL } from '../src/eval/genppl.js';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, judge: { type: 'string' }, samples: { type: 'string' }, length: { type: 'string' },
-    'top-p': { type: 'string' },
+    'top-p': { type: 'string' }, taus: { type: 'string' }, gammas: { type: 'string' },
   },
   strict: true,
 });
-if (!values.judge) throw new Error('--judge DIR (an AR checkpoint with the same tokenizer) is required');
+if (!values.judge) throw new Error('--judge DIR (an AR checkpoint) is required');
 const model = await loadModel(values.model);
 const judge = await loadModel(values.judge, { backend: model.backend });
 if (!judge.config.causal) throw new Error(`the judge ${values.judge} is not an AR model`);
-if (judge.config.vocabSize !== model.config.vocabSize) throw new Error('the judge and the model use different vocabularies');
 const tok = await tokenizerFor(model.config);
+const judgeTok = judge.config.vocabSize === model.config.vocabSize ? null : await tokenizerFor(judge.config);
 const n = Number(values.samples ?? 8);
 const length = Number(values.length ?? 256);
 const topP = Number(values['top-p'] ?? 0.9);
+const list = (v: string | undefined, dflt: number[]) => (v === undefined ? dflt : v.split(',').map(Number));
 
 const settings: { name: string; opts: Partial<GenerateOptions> }[] = [
   { name: 'first-hitting', opts: { sampler: 'first-hitting' } },
-  ...[0.99, 0.9, 0.7, 0.5].map((tau) => ({ name: `threshold tau=${tau}`, opts: { sampler: 'threshold' as const, threshold: tau } })),
-  ...[0.1, 0.5, 1, 2].map((g) => ({ name: `entropy gamma=${g}`, opts: { sampler: 'entropy' as const, entropyBound: g } })),
+  ...list(values.taus, [0.99, 0.9, 0.7, 0.5]).map((tau) => ({ name: `threshold tau=${tau}`, opts: { sampler: 'threshold' as const, threshold: tau } })),
+  ...list(values.gammas, [0.1, 0.5, 1, 2]).map((g) => ({ name: `entropy gamma=${g}`, opts: { sampler: 'entropy' as const, entropyBound: g } })),
 ];
 
 for (const s of settings) {
@@ -42,15 +45,15 @@ for (const s of settings) {
   let seconds = 0;
   for (let i = 0; i < n; i++) {
     const r = await generate(model, tok, { maxNewTokens: length, topP, seed: i + 1, stopOnEos: false, ...s.opts }).result();
-    rows.push(r.sequences[0].allTokens);
+    rows.push(judgeTok ? judgeTok.encode(r.sequences[0].text) : r.sequences[0].allTokens);
     nfe += r.nfe;
     tokens += r.tokens.length;
     seconds += r.seconds;
   }
   const q = genPPL(judge, rows);
   const line = {
-    bench: 'parallel-sweep', setting: s.name, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
-    tokens_per_s: tokens / seconds, gen_ppl: q.pooledPpl, gen_ppl_mean: q.meanPpl, entropy: q.meanEntropy, judge_window: q.window,
+    bench: 'parallel-sweep', setting: s.name, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
+    tokens_per_s: tokens / seconds, gen_ppl: q.pooledPpl, gen_ppl_mean: q.meanPpl, entropy: q.meanEntropy, judge_window: q.window, judge_vocab: judge.config.vocabSize,
   };
   process.stdout.write(JSON.stringify(line) + '\n');
 }

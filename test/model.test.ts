@@ -239,8 +239,44 @@ test('KV cache: per-item logit rows equal the same rows of the full block output
     return out;
   };
   const all = run({});
-  const rows = [1, 4, 6, 7, 11];
-  const some = run({ logitRows: rows });
-  rows.forEach((r, i) => assert.ok(maxAbsDiff(some.subarray(i * V, (i + 1) * V), all.subarray(r * V, (r + 1) * V)) <= 1e-5 * maxAbs(all)));
+  // the last layer runs past its attention on the asked rows only: any order, repeats, per-item positions
+  for (const rows of [[1, 4, 6, 7, 11], [7, 1, 11, 4, 6, 4], [5]]) {
+    const some = run({ logitRows: rows });
+    assert.equal(some.length, rows.length * V);
+    rows.forEach((r, i) => assert.ok(maxAbsDiff(some.subarray(i * V, (i + 1) * V), all.subarray(r * V, (r + 1) * V)) <= 1e-5 * maxAbs(all), `rows ${rows}: row ${r}`));
+  }
+  const pos = run({ logitPositions: [3, 0] });
+  [3, 0, 7, 4, 11, 8].forEach((r, i) => assert.ok(maxAbsDiff(pos.subarray(i * V, (i + 1) * V), all.subarray(r * V, (r + 1) * V)) <= 1e-5 * maxAbs(all)));
   assert.throws(() => run({ logitRows: [12] }), /outside 0\.\.11/);
+});
+
+test('KV cache: a step with a stored prefix block equals a store pass and then the step', () => {
+  const { backend } = backends[0];
+  const model = randomModel(backend!, { blockSize: 4 });
+  const V = model.config.vocabSize;
+  const rng = new Rng(21);
+  const [first, clean, noisy, next] = [0, 0.0, 0.5, 0.5].map((m) => randomTokens(rng, 8, V, V - 1, m));
+  const item = (x: Int32Array, b: number) => x.subarray(b * 4, (b + 1) * 4);
+  const rows = [2, 5, 7];
+  // two calls: store `clean`, then step `noisy`
+  const a = new KVCache(model, 2, 4, 16);
+  a.step(first, { store: true, logitPositions: 'none' });
+  a.step(clean, { store: true, logitPositions: 'none' });
+  const twoCalls = a.step(noisy, { logitRows: rows });
+  // one call: [clean | noisy] per item, clean stored
+  const c = new KVCache(model, 2, 4, 16);
+  c.step(first, { store: true, logitPositions: 'none' });
+  const both = new Int32Array(16);
+  for (let b = 0; b < 2; b++) both.set([...item(clean, b), ...item(noisy, b)], b * 8);
+  const oneCall = c.step(both, { prefix: 4, logitRows: rows.map((r) => Math.floor(r / 4) * 8 + 4 + (r % 4)) });
+  assert.equal(c.length, a.length);
+  assert.ok(maxAbsDiff(oneCall, twoCalls) <= 1e-5 * maxAbs(twoCalls), `${maxAbsDiff(oneCall, twoCalls)}`);
+  // the caches hold the same blocks: a later step sees the same context
+  const la = a.step(next);
+  const lc = c.step(next);
+  assert.ok(maxAbsDiff(la, lc) <= 1e-5 * maxAbs(la));
+  assert.throws(() => c.step(both, { prefix: 8 }), /prefix must be an integer in 0\.\.7/);
+  assert.throws(() => c.step(both, { prefix: 4, store: true }), /prefix/);
+  a.dispose();
+  c.dispose();
 });

@@ -17,9 +17,10 @@ import { applyFilters } from '../src/sampling/filters.js';
 import { ReplayRandom, SeededRandom } from '../src/sampling/random.js';
 import { linspaceF32 } from '../src/sampling/schedule.js';
 import { checkStop, windowEntropy } from '../src/sampling/stop.js';
-import { UncachedWindowModel } from '../src/sampling/window-model.js';
+import { CachedWindowModel, UncachedWindowModel } from '../src/sampling/window-model.js';
+import { KVCache } from '../src/model/kvcache.js';
 import { RefBackend } from '../src/tensor/index.js';
-import { randomModel } from './model-helpers.js';
+import { maxAbs, maxAbsDiff, randomModel } from './model-helpers.js';
 
 const be = new RefBackend();
 // V = 41: mask 40, BOS = EOS = 39; L = 16, L' = 4
@@ -102,6 +103,24 @@ test('cache and no cache give the same sequence under the same draws (first mode
       assert.deepEqual(Array.from(a.tokens), Array.from(b.tokens), `${mode} seed ${seed}`);
       assert.equal(a.nfe, b.nfe);
     }
+  }
+});
+
+test('the cached window model stores a finished block with the next step: same logits as a store pass, then the step', () => {
+  // without time conditioning the two run as one call; with it (one sigma per call) the store pass runs first
+  for (const model of [bd3, randomModel(be, { timeConditioning: true }, 9)]) {
+    const rng = new SeededRandom(3);
+    const win = Int32Array.from({ length: 8 }, (_, i) => (i >= 5 ? MASK : 1 + Math.floor(rng.uniform() * 38)));
+    const wm = new CachedWindowModel(model, 1, 4, 16);
+    wm.commit(win.subarray(0, 4), 1, 4, 4, [0.5]);
+    const merged = wm.logits(win, 1, 8, 4, [1.5], [1, 3]).slice();
+    const cache = new KVCache(model, 1, 4, 16);
+    cache.step(win.subarray(0, 4), { store: true, logitPositions: 'none', sigma: [0.5] });
+    const direct = cache.step(win.subarray(4), { sigma: [1.5], logitRows: [1, 3] });
+    assert.ok(maxAbsDiff(merged, direct) <= 1e-5 * maxAbs(direct), `timeConditioning ${model.config.timeConditioning}`);
+    assert.equal(wm.cache.length, 4);
+    wm.dispose();
+    cache.dispose();
   }
 });
 

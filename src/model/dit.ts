@@ -182,7 +182,7 @@ export class DiT {
    * into the attention output o [R][D]: self-attention over a masked sequence, or queries over a KV cache.
    * `perRow` rows share one adaLN modulation row. With `narrow`, only some rows are carried past the attention
    * (their queries are the only ones `attend` computes): the block then continues on `narrow.select(h)` and returns
-   * it; otherwise it returns h.
+   * it (at once when no row is carried); otherwise it returns h.
    */
   block(
     l: number,
@@ -212,6 +212,7 @@ export class DiT {
       h = narrow.select(h);
       R = narrow.rows;
       perRow = narrow.perRow;
+      if (R === 0) return h;
     }
     be.sgemm({ m: R, n: D, k: D, a: o, lda: D, b: w.out, ldb: D, transB: true, c: y, ldc: D });
     if (dropout) applyDropout(y, dropout, tap?.keep1);

@@ -49,8 +49,11 @@ export class KVCache {
    * indices b * n + i, each item its own positions). With `store`, the block's keys/values are kept for later blocks.
    * With `copy: false` the logits are a workspace view that the model's next call overwrites (no fresh array per
    * step: allocating and faulting in megabytes of logits costs more than using them).
+   * With `prefix` = P, each item's first P tokens are a finished block that is stored: they attend to the cache and
+   * to themselves only, the other tokens to the cache, the prefix and themselves (the block-causal mask), so one call
+   * does a store pass and the next block's step, with the same math as the two calls.
    */
-  step(ids: ArrayLike<number>, opts: { store?: boolean; logitPositions?: ArrayLike<number> | 'none'; logitRows?: ArrayLike<number>; sigma?: ArrayLike<number>; copy?: boolean } = {}): Float32Array {
+  step(ids: ArrayLike<number>, opts: StepOptions = {}): Float32Array {
     const model = this.model;
     const { hiddenDim: D, nHeads: H, nBlocks } = model.config;
     const B = this.batch;
@@ -68,15 +71,26 @@ export class KVCache {
     const mod = model.modulationFor(B, opts.sigma);
     const perRow = mod && mod.rows > 1 ? n : R;
     const kLen = this.length + n;
-    const spans = ws.ints32('kv_spans', [0, n, 0, kLen, 0, 0]);
+    const P = opts.prefix ?? 0;
+    if (!Number.isInteger(P) || P < 0 || P >= n || (P > 0 && opts.store)) throw new Error(`prefix must be an integer in 0..${n - 1} (and not with store), got ${P}`);
+    const spans = ws.ints32('kv_spans', P ? [0, P, 0, this.length + P, 0, 0, P, n, 0, kLen, 0, 0] : [0, n, 0, kLen, 0, 0]);
     const start = this.length;
     const cap = this.capacity;
+    // the rows whose logits are asked for (flat b * n + i), in the caller's order, and ascending and distinct
+    const asked = requestedRows(opts, B, n);
+    const want = Int32Array.from(new Set(asked)).sort();
+    // The last layer's output only feeds the logits: past its attention it runs on the wanted rows alone (none for
+    // a store pass, which needs only every layer's keys and values). Not with per-item adaLN (rows of one item share
+    // a modulation row, which a row selection would break).
+    const narrowLast = !(mod && mod.rows > 1) && want.length < R;
     const attend = (l: number, qkv: Float32Array, o: Float32Array) => {
       // new keys/values go right after the stored ones; q and k rotate at positions start .. start+n-1
       copyNewRows(qkv, D, this.kPre[l], B, n, D, cap, start);
       copyNewRows(qkv, 2 * D, this.v[l], B, n, D, cap, start);
       be.rotary({ x: qkv, rows: R, rowStride: 3 * D, heads: 2 * H, headDim: hd, cos: model.rotary.cos, sin: model.rotary.sin, pos0: start, seqLen: n });
       copyNewRows(qkv, D, this.kRot[l], B, n, D, cap, start);
+      const narrow = narrowLast && l === nBlocks - 1;
+      if (narrow && want.length === 0) return;
       be.attention({
         batch: B, heads: H, headDim: hd, qLen: n, kLen,
         q: qkv, k: this.kRot[l], v: this.v[l], out: o,
@@ -84,25 +98,19 @@ export class KVCache {
         qBatchStride: n * 3 * D, kBatchStride: cap * D, vBatchStride: cap * D, outBatchStride: n * D,
         scale: 1 / Math.sqrt(hd), spans,
       });
+      if (narrow) gatherRows(o, want, D); // the block continues on the wanted rows: their outputs first, in order
     };
-    for (let l = 0; l < nBlocks; l++) model.block(l, h, R, mod, perRow, attend);
+    const last = narrowLast
+      ? { rows: want.length, perRow: want.length, select: (full: Float32Array) => gatherRows(full, want, D) }
+      : undefined;
+    for (let l = 0; l < nBlocks; l++) model.block(l, h, R, mod, perRow, attend, undefined, l === nBlocks - 1 ? last : undefined);
     let logits: Float32Array = new Float32Array(0);
-    if (opts.logitRows) {
-      const src = Int32Array.from(opts.logitRows);
-      for (const r of src) if (r < 0 || r >= R) throw new Error(`logit row ${r} outside 0..${R - 1}`);
-      logits = model.head(h, src, n, mod, { copy: opts.copy });
-    } else if (opts.logitPositions !== 'none') {
-      const pos = opts.logitPositions ?? Int32Array.from({ length: n }, (_, i) => i);
-      const src = new Int32Array(B * pos.length);
-      for (let b = 0; b < B; b++) {
-        for (let j = 0; j < pos.length; j++) {
-          if (pos[j] < 0 || pos[j] >= n) throw new Error(`logit position ${pos[j]} outside the block 0..${n - 1}`);
-          src[b * pos.length + j] = b * n + pos[j];
-        }
-      }
-      logits = model.head(h, src, n, mod, { copy: opts.copy });
+    if (want.length) {
+      // the requested rows as rows of the (possibly narrowed) hidden state
+      const src = narrowLast ? Int32Array.from(asked, (r) => bisect(want, r)) : asked;
+      logits = model.head(h, src, narrowLast ? 1 : n, mod, { copy: opts.copy });
     }
-    if (opts.store) this.commit(n);
+    if (opts.store || P) this.commit(opts.store ? n : P);
     return logits;
   }
 
@@ -155,4 +163,53 @@ function copyNewRows(qkv: Float32Array, offset: number, dst: Float32Array, B: nu
       for (let d = 0; d < D; d++) dst[to + d] = qkv[src + d];
     }
   }
+}
+
+export interface StepOptions {
+  /** keep every new token's keys and values */
+  store?: boolean;
+  /** keep the first `prefix` tokens of each item, a finished block the others see (see `step`) */
+  prefix?: number;
+  logitPositions?: ArrayLike<number> | 'none';
+  logitRows?: ArrayLike<number>;
+  sigma?: ArrayLike<number>;
+  copy?: boolean;
+}
+
+/** The flat rows (b * n + i) whose logits a step asks for, in the caller's order (checked), or none. */
+function requestedRows(opts: StepOptions, B: number, n: number): Int32Array {
+  const R = B * n;
+  if (opts.logitRows) {
+    const src = Int32Array.from(opts.logitRows);
+    for (const r of src) if (!Number.isInteger(r) || r < 0 || r >= R) throw new Error(`logit row ${r} outside 0..${R - 1}`);
+    return src;
+  }
+  if (opts.logitPositions === 'none') return new Int32Array(0);
+  const pos = opts.logitPositions ?? Int32Array.from({ length: n }, (_, i) => i);
+  const src = new Int32Array(B * pos.length);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < pos.length; j++) {
+      if (!Number.isInteger(pos[j]) || pos[j] < 0 || pos[j] >= n) throw new Error(`logit position ${pos[j]} outside the block 0..${n - 1}`);
+      src[b * pos.length + j] = b * n + pos[j];
+    }
+  }
+  return src;
+}
+
+/** Moves rows `rows` (ascending) of x [R][D] to its front, in order (in place: row rows[i] >= i). */
+function gatherRows(x: Float32Array, rows: Int32Array, D: number): Float32Array {
+  rows.forEach((r, i) => r !== i && x.copyWithin(i * D, r * D, r * D + D));
+  return x;
+}
+
+/** Index of r in the ascending array a (r is in it). */
+function bisect(a: Int32Array, r: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < r) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -30,20 +30,51 @@ export function lastPositions(x: Int32Array, batch: number, W: number, n: number
   return out;
 }
 
-/** KV-cached inference: only the current block runs; `commit` stores it (spec 5.5). The cache slides past capacity. */
+/**
+ * KV-cached inference: only the current block runs; a finished block is stored (spec 5.5) by the next call, which
+ * runs it in front of the new block with the block-causal mask (`KVCache.step`'s prefix): the same math as a store
+ * pass and then a step, in one pass over the weights. A block nothing follows is never stored. When the two blocks
+ * would not fit before the cache slides, or the adaLN modulation is per item (time conditioning, one sigma per
+ * call), the store pass runs alone first.
+ */
 export class CachedWindowModel implements WindowModel {
   readonly model: DiT;
   readonly cache: KVCache;
+  /** the finished last block of each item [batch][n], not stored yet */
+  private pending: { ids: Int32Array; n: number; sigma?: ArrayLike<number> } | null = null;
   constructor(model: DiT, batch: number, blockSize: number, capacity = model.config.modelLength) {
     this.model = model;
     this.cache = new KVCache(model, batch, blockSize, capacity);
   }
   logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
-    // the block is the whole step input, so window rows b * active + j are the cache's flat rows
-    return this.cache.step(lastPositions(window, batch, W, active), { sigma, logitRows: rows, copy: false });
+    const ids = lastPositions(window, batch, W, active);
+    const p = this.pending;
+    if (p && (this.model.config.timeConditioning || this.cache.length + p.n + active > this.cache.capacity)) this.flush();
+    if (!this.pending) {
+      // the block is the whole step input, so window rows b * active + j are the cache's flat rows
+      return this.cache.step(ids, { sigma, logitRows: rows, copy: false });
+    }
+    const n = p!.n + active;
+    const both = new Int32Array(batch * n);
+    for (let b = 0; b < batch; b++) {
+      both.set(p!.ids.subarray(b * p!.n, (b + 1) * p!.n), b * n);
+      both.set(ids.subarray(b * active, (b + 1) * active), b * n + p!.n);
+    }
+    const asked = rows ?? Array.from({ length: batch * active }, (_, r) => r);
+    const logitRows = Int32Array.from(asked, (r) => Math.floor(r / active) * n + p!.n + (r % active));
+    this.pending = null;
+    return this.cache.step(both, { prefix: p!.n, sigma, logitRows, copy: false });
   }
   commit(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): void {
-    this.cache.step(lastPositions(window, batch, W, active), { store: true, logitPositions: 'none', sigma });
+    this.flush();
+    this.pending = { ids: lastPositions(window, batch, W, active), n: active, sigma: sigma && Array.from(sigma) };
+  }
+  /** stores the pending block now (a store pass of its own) */
+  private flush(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    this.cache.step(p.ids, { store: true, logitPositions: 'none', sigma: p.sigma });
   }
   dispose(): void {
     this.cache.dispose();
