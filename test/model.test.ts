@@ -250,33 +250,41 @@ test('KV cache: per-item logit rows equal the same rows of the full block output
   assert.throws(() => run({ logitRows: [12] }), /outside 0\.\.11/);
 });
 
-test('KV cache: a step with a stored prefix block equals a store pass and then the step', () => {
+test('KV cache: a step with stored prefix blocks equals one store pass per block and then the step', () => {
   const { backend } = backends[0];
   const model = randomModel(backend!, { blockSize: 4 });
   const V = model.config.vocabSize;
   const rng = new Rng(21);
-  const [first, clean, noisy, next] = [0, 0.0, 0.5, 0.5].map((m) => randomTokens(rng, 8, V, V - 1, m));
-  const item = (x: Int32Array, b: number) => x.subarray(b * 4, (b + 1) * 4);
+  const [first, c1, c2, noisy, next] = [0, 0, 0, 0.5, 0.5].map((m) => randomTokens(rng, 8, V, V - 1, m));
+  const item = (x: Int32Array, b: number) => Array.from(x.subarray(b * 4, (b + 1) * 4));
+  const join = (...xs: Int32Array[]) => Int32Array.from([0, 1].flatMap((b) => xs.flatMap((x) => item(x, b))));
   const rows = [2, 5, 7];
-  // two calls: store `clean`, then step `noisy`
-  const a = new KVCache(model, 2, 4, 16);
-  a.step(first, { store: true, logitPositions: 'none' });
-  a.step(clean, { store: true, logitPositions: 'none' });
-  const twoCalls = a.step(noisy, { logitRows: rows });
-  // one call: [clean | noisy] per item, clean stored
-  const c = new KVCache(model, 2, 4, 16);
-  c.step(first, { store: true, logitPositions: 'none' });
-  const both = new Int32Array(16);
-  for (let b = 0; b < 2; b++) both.set([...item(clean, b), ...item(noisy, b)], b * 8);
-  const oneCall = c.step(both, { prefix: 4, logitRows: rows.map((r) => Math.floor(r / 4) * 8 + 4 + (r % 4)) });
-  assert.equal(c.length, a.length);
-  assert.ok(maxAbsDiff(oneCall, twoCalls) <= 1e-5 * maxAbs(twoCalls), `${maxAbsDiff(oneCall, twoCalls)}`);
+  const fresh = () => {
+    const c = new KVCache(model, 2, 4, 16);
+    c.step(first, { store: true, logitPositions: 'none' });
+    return c;
+  };
+  // one call per block: store c1, store c2, then step `noisy`
+  const a = fresh();
+  a.step(c1, { store: true, logitPositions: 'none' });
+  a.step(c2, { store: true, logitPositions: 'none' });
+  const separate = a.step(noisy, { logitRows: rows });
+  const laterA = a.step(next);
+  // [c1 | c2 | noisy] per item with the clean blocks stored: block-causal over c1, c2
+  const c = fresh();
+  const merged = c.step(join(c1, c2, noisy), { prefix: 8, logitRows: rows.map((r) => Math.floor(r / 4) * 12 + 8 + (r % 4)) });
+  assert.equal(c.length, 12);
+  assert.ok(maxAbsDiff(merged, separate) <= 1e-5 * maxAbs(separate), `${maxAbsDiff(merged, separate)}`);
   // the caches hold the same blocks: a later step sees the same context
-  const la = a.step(next);
-  const lc = c.step(next);
-  assert.ok(maxAbsDiff(la, lc) <= 1e-5 * maxAbs(la));
-  assert.throws(() => c.step(both, { prefix: 8 }), /prefix must be an integer in 0\.\.7/);
-  assert.throws(() => c.step(both, { prefix: 4, store: true }), /prefix/);
-  a.dispose();
-  c.dispose();
+  assert.ok(maxAbsDiff(c.step(next), laterA) <= 1e-5 * maxAbs(laterA));
+  // a prefix of the whole step only stores
+  const d = fresh();
+  assert.equal(d.step(join(c1, c2), { prefix: 8, logitPositions: 'none' }).length, 0);
+  d.step(noisy, { logitRows: rows });
+  assert.ok(maxAbsDiff(d.step(next), laterA) <= 1e-5 * maxAbs(laterA));
+  const e = fresh();
+  assert.throws(() => e.step(join(c1, c2), { prefix: 3 }), /prefix must be a multiple of the block size 4 in 0\.\.8/);
+  assert.throws(() => e.step(join(c1, c2), { prefix: 12 }), /prefix/);
+  assert.throws(() => e.step(join(c1, c2), { prefix: 4, store: true }), /prefix/);
+  for (const x of [a, c, d, e]) x.dispose();
 });

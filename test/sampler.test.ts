@@ -106,19 +106,35 @@ test('cache and no cache give the same sequence under the same draws (first mode
   }
 });
 
-test('the cached window model stores a finished block with the next step: same logits as a store pass, then the step', () => {
-  // without time conditioning the two run as one call; with it (one sigma per call) the store pass runs first
-  for (const model of [bd3, randomModel(be, { timeConditioning: true }, 9)]) {
-    const rng = new SeededRandom(3);
-    const win = Int32Array.from({ length: 8 }, (_, i) => (i >= 5 ? MASK : 1 + Math.floor(rng.uniform() * 38)));
-    const wm = new CachedWindowModel(model, 1, 4, 16);
-    wm.commit(win.subarray(0, 4), 1, 4, 4, [0.5]);
-    const merged = wm.logits(win, 1, 8, 4, [1.5], [1, 3]).slice();
-    const cache = new KVCache(model, 1, 4, 16);
-    cache.step(win.subarray(0, 4), { store: true, logitPositions: 'none', sigma: [0.5] });
-    const direct = cache.step(win.subarray(4), { sigma: [1.5], logitRows: [1, 3] });
-    assert.ok(maxAbsDiff(merged, direct) <= 1e-5 * maxAbs(direct), `timeConditioning ${model.config.timeConditioning}`);
-    assert.equal(wm.cache.length, 4);
+test('the cached window model stores finished blocks with the next step: same logits as a store pass each, then the step', () => {
+  const rng = new SeededRandom(3);
+  const tokens = (n: number, masks = 0) => Int32Array.from({ length: n }, (_, i) => (i >= n - masks ? MASK : 1 + Math.floor(rng.uniform() * 38)));
+  // without time conditioning the waiting blocks run in front of the step (all of them when they fit, else as many
+  // per store call as fit before the cache slides); with it (one sigma per call) each block is stored on its own
+  const cases = [
+    { model: bd3, blocks: 1, capacity: 16, calls: 1 },
+    { model: bd3, blocks: 3, capacity: 16, calls: 1 },
+    { model: bd3, blocks: 3, capacity: 8, calls: 3 },
+    { model: randomModel(be, { timeConditioning: true }, 9), blocks: 2, capacity: 16, calls: 3 },
+  ];
+  for (const { model, blocks, capacity, calls } of cases) {
+    const clean = Array.from({ length: blocks }, () => tokens(4));
+    const noisy = tokens(4, 3);
+    const wm = new CachedWindowModel(model, 1, 4, capacity);
+    const cache = new KVCache(model, 1, 4, capacity);
+    clean.forEach((blk, i) => {
+      wm.commit(blk, 1, 4, 4, [0.25 * (i + 1)]);
+      cache.step(blk, { store: true, logitPositions: 'none', sigma: [0.25 * (i + 1)] });
+    });
+    let made = 0;
+    const step = wm.cache.step.bind(wm.cache);
+    wm.cache.step = (ids, opts) => (made++, step(ids, opts));
+    const merged = wm.logits(noisy, 1, 4, 4, [1.5], [1, 3]).slice();
+    const direct = cache.step(noisy, { sigma: [1.5], logitRows: [1, 3] });
+    const what = `${blocks} blocks, capacity ${capacity}, timeConditioning ${model.config.timeConditioning}`;
+    assert.ok(maxAbsDiff(merged, direct) <= 1e-5 * maxAbs(direct), what);
+    assert.equal(wm.cache.length, cache.length, what);
+    assert.equal(made, calls, what);
     wm.dispose();
     cache.dispose();
   }

@@ -49,9 +49,10 @@ export class KVCache {
    * indices b * n + i, each item its own positions). With `store`, the block's keys/values are kept for later blocks.
    * With `copy: false` the logits are a workspace view that the model's next call overwrites (no fresh array per
    * step: allocating and faulting in megabytes of logits costs more than using them).
-   * With `prefix` = P, each item's first P tokens are a finished block that is stored: they attend to the cache and
-   * to themselves only, the other tokens to the cache, the prefix and themselves (the block-causal mask), so one call
-   * does a store pass and the next block's step, with the same math as the two calls.
+   * With `prefix` = P (a multiple of the block size, at most n), each item's first P tokens are finished blocks that
+   * are stored: each block attends to the cache, the blocks before it and itself, the other n - P tokens to the
+   * cache, the prefix and themselves (the block-causal mask). One call thus does the store passes of several blocks
+   * (a prompt) and the next block's step, with the same math as one call each.
    */
   step(ids: ArrayLike<number>, opts: StepOptions = {}): Float32Array {
     const model = this.model;
@@ -72,8 +73,11 @@ export class KVCache {
     const perRow = mod && mod.rows > 1 ? n : R;
     const kLen = this.length + n;
     const P = opts.prefix ?? 0;
-    if (!Number.isInteger(P) || P < 0 || P >= n || (P > 0 && opts.store)) throw new Error(`prefix must be an integer in 0..${n - 1} (and not with store), got ${P}`);
-    const spans = ws.ints32('kv_spans', P ? [0, P, 0, this.length + P, 0, 0, P, n, 0, kLen, 0, 0] : [0, n, 0, kLen, 0, 0]);
+    const bs = this.blockSize;
+    if (!Number.isInteger(P) || P < 0 || P > n || P % bs !== 0 || (P > 0 && opts.store)) {
+      throw new Error(`prefix must be a multiple of the block size ${bs} in 0..${n} (and not with store), got ${P}`);
+    }
+    const spans = ws.ints32('kv_spans', prefixSpans(this.length, P, n, bs));
     const start = this.length;
     const cap = this.capacity;
     // the rows whose logits are asked for (flat b * n + i), in the caller's order, and ascending and distinct
@@ -168,12 +172,20 @@ function copyNewRows(qkv: Float32Array, offset: number, dst: Float32Array, B: nu
 export interface StepOptions {
   /** keep every new token's keys and values */
   store?: boolean;
-  /** keep the first `prefix` tokens of each item, a finished block the others see (see `step`) */
+  /** keep the first `prefix` tokens of each item, finished blocks the others see (see `step`) */
   prefix?: number;
   logitPositions?: ArrayLike<number> | 'none';
   logitRows?: ArrayLike<number>;
   sigma?: ArrayLike<number>;
   copy?: boolean;
+}
+
+/** Mask spans of a step of n tokens after `length` cached ones: block-causal over the first P, then full. */
+function prefixSpans(length: number, P: number, n: number, bs: number): number[] {
+  const spans: number[] = [];
+  for (let q = 0; q < P; q += bs) spans.push(q, q + bs, 0, length + q + bs, 0, 0);
+  if (P < n) spans.push(P, n, 0, length + n, 0, 0);
+  return spans;
 }
 
 /** The flat rows (b * n + i) whose logits a step asks for, in the caller's order (checked), or none. */

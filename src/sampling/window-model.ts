@@ -31,54 +31,72 @@ export function lastPositions(x: Int32Array, batch: number, W: number, n: number
 }
 
 /**
- * KV-cached inference: only the current block runs; a finished block is stored (spec 5.5) by the next call, which
- * runs it in front of the new block with the block-causal mask (`KVCache.step`'s prefix): the same math as a store
- * pass and then a step, in one pass over the weights. A block nothing follows is never stored. When the two blocks
- * would not fit before the cache slides, or the adaLN modulation is per item (time conditioning, one sigma per
- * call), the store pass runs alone first.
+ * KV-cached inference: only the current block runs. Finished blocks (spec 5.5: stored once, clean) wait and are
+ * stored by the next call, which runs them in front of the new block under the block-causal mask (`KVCache.step`'s
+ * prefix): the same math as one store pass per block and then the step, in one pass over the weights, so a prompt
+ * of many blocks costs one call. Blocks nothing follows are never stored. Blocks that would not fit before the cache
+ * slides are stored first, as many per call as fit; with per-item adaLN (time conditioning: one sigma per call)
+ * each block is stored on its own with its sigma.
  */
 export class CachedWindowModel implements WindowModel {
   readonly model: DiT;
   readonly cache: KVCache;
-  /** the finished last block of each item [batch][n], not stored yet */
-  private pending: { ids: Int32Array; n: number; sigma?: ArrayLike<number> } | null = null;
+  /** finished blocks of each item, not stored yet: [batch][tokens] per entry, oldest first */
+  private pending: { ids: Int32Array; n: number; sigma?: ArrayLike<number> }[] = [];
   constructor(model: DiT, batch: number, blockSize: number, capacity = model.config.modelLength) {
     this.model = model;
     this.cache = new KVCache(model, batch, blockSize, capacity);
   }
   logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
     const ids = lastPositions(window, batch, W, active);
-    const p = this.pending;
-    if (p && (this.model.config.timeConditioning || this.cache.length + p.n + active > this.cache.capacity)) this.flush();
-    if (!this.pending) {
-      // the block is the whole step input, so window rows b * active + j are the cache's flat rows
-      return this.cache.step(ids, { sigma, logitRows: rows, copy: false });
-    }
-    const n = p!.n + active;
-    const both = new Int32Array(batch * n);
-    for (let b = 0; b < batch; b++) {
-      both.set(p!.ids.subarray(b * p!.n, (b + 1) * p!.n), b * n);
-      both.set(ids.subarray(b * active, (b + 1) * active), b * n + p!.n);
-    }
+    this.flush(active);
+    const blocks = this.pending;
+    this.pending = [];
+    const P = blocks.reduce((a, p) => a + p.n, 0);
+    // the block is the whole step input, so window rows b * active + j are the cache's flat rows
+    if (P === 0) return this.cache.step(ids, { sigma, logitRows: rows, copy: false });
+    const n = P + active;
+    const all = joinBlocks([...blocks, { ids, n: active }], batch);
     const asked = rows ?? Array.from({ length: batch * active }, (_, r) => r);
-    const logitRows = Int32Array.from(asked, (r) => Math.floor(r / active) * n + p!.n + (r % active));
-    this.pending = null;
-    return this.cache.step(both, { prefix: p!.n, sigma, logitRows, copy: false });
+    const logitRows = Int32Array.from(asked, (r) => Math.floor(r / active) * n + P + (r % active));
+    return this.cache.step(all, { prefix: P, sigma, logitRows, copy: false });
   }
   commit(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): void {
-    this.flush();
-    this.pending = { ids: lastPositions(window, batch, W, active), n: active, sigma: sigma && Array.from(sigma) };
+    this.pending.push({ ids: lastPositions(window, batch, W, active), n: active, sigma: sigma && Array.from(sigma) });
   }
-  /** stores the pending block now (a store pass of its own) */
-  private flush(): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = null;
-    this.cache.step(p.ids, { store: true, logitPositions: 'none', sigma: p.sigma });
+  /**
+   * Stores pending blocks on their own until the rest and `room` more tokens fit in the cache without a slide (all
+   * of them with time conditioning): as many blocks per call as fit before the cache is full.
+   */
+  private flush(room: number): void {
+    const cache = this.cache;
+    const perBlock = this.model.config.timeConditioning;
+    const total = () => this.pending.reduce((a, p) => a + p.n, 0);
+    while (this.pending.length && (perBlock || cache.length + total() + room > cache.capacity)) {
+      let k = 1;
+      let n = this.pending[0].n;
+      while (!perBlock && k < this.pending.length && cache.length + n + this.pending[k].n <= cache.capacity) n += this.pending[k++].n;
+      const blocks = this.pending.splice(0, k);
+      cache.step(joinBlocks(blocks, cache.batch), { prefix: n, logitPositions: 'none', sigma: blocks[0].sigma });
+    }
   }
   dispose(): void {
     this.cache.dispose();
   }
+}
+
+/** Each item's blocks ([batch][n] each) side by side, in order: [batch][sum of n]. */
+function joinBlocks(blocks: { ids: Int32Array; n: number }[], batch: number): Int32Array {
+  const n = blocks.reduce((a, p) => a + p.n, 0);
+  const all = new Int32Array(batch * n);
+  for (let b = 0; b < batch; b++) {
+    let at = b * n;
+    for (const p of blocks) {
+      all.set(p.ids.subarray(b * p.n, (b + 1) * p.n), at);
+      at += p.n;
+    }
+  }
+  return all;
 }
 
 /** No cache: the window is re-run every call with positions 0..W-1 (spec 3.7, 5.6). */
