@@ -54,6 +54,8 @@ export const CASES: BenchCase[] = [
   // the effect of half weights on the logits (vs fp32): the golden checkpoint and random tiny/small models
   ...(['golden', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16'] as const).map((w) =>
     ({ id: `logits:native:${m}:${w}`, bench: 'logits', backend: 'native' as const }))),
+  // time to the first block after a 441-token prompt (the prompt's blocks are stored in the first model call)
+  ...(['tiny', 'small'] as const).map((p) => ({ id: `prompt:native:${p}:4`, bench: 'prompt', backend: 'native' as const })),
   // the per-row work of a DDPM step (16 rows of 50258): TypeScript vs the backend kernel, flatter and more peaked rows
   ...BACKENDS.flatMap((b) => [2, 8].map((sc) => ({ id: `rows:${b}:16:${sc}`, bench: 'rows', backend: b }))),
 ];
@@ -175,6 +177,26 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   };
 }
 
+/** Time to the first finished block (and to the end) of 64 tokens after a 441-token prompt, best of 2, batch 1. */
+async function benchPrompt(be: Backend, preset: PresetName, bs: number) {
+  const cfg = { ...PRESETS[preset], blockSize: bs };
+  const model = new DiT(cfg, initTensors(cfg, 1, 'random', (n) => be.alloc(n)), be);
+  const tok = await loadGpt2Tokenizer();
+  const prompt = 'In the beginning God created the heaven and the earth. '.repeat(40);
+  let first = Infinity;
+  let total = Infinity;
+  for (let rep = 0; rep < 2; rep++) {
+    const t0 = performance.now();
+    let t1 = 0;
+    for await (const ev of generate(model, tok, { prompt, maxNewTokens: 64, blockSize: bs, sampler: 'first-hitting', topP: 0.9, seed: 1, stopOnEos: false, stop: false })) {
+      if (ev.type === 'block' && !t1) t1 = performance.now() - t0;
+    }
+    first = Math.min(first, t1);
+    total = Math.min(total, performance.now() - t0);
+  }
+  return { preset, block_size: bs, prompt_tokens: tok.encode(prompt).length, new_tokens: 64, ms_first_block: Math.round(first), ms_total: Math.round(total) };
+}
+
 /**
  * Counts the floating-point operations of the backend's sgemm (2mnk per item) and attention (4 x head dim per allowed
  * query-key pair: scores and the weighted sum) calls until `stop()`, which restores the methods and returns the count.
@@ -219,6 +241,7 @@ export async function runCase(id: string): Promise<Record<string, unknown>> {
   if (bench === 'call') return { ...head, ...benchModelCall(be, rest[0] as PresetName, Number(rest[1]), parseWeightDtype(rest[2] ?? 'f32')) };
   if (bench === 'rows') return { ...head, ...benchSampleRows(be, Number(rest[0]), Number(rest[1])) };
   if (bench === 'logits') return { ...head, ...(await benchHalfLogits(be, rest[0], rest[1] as HalfDtype)) };
+  if (bench === 'prompt') return { ...head, ...(await benchPrompt(be, rest[0] as PresetName, Number(rest[1]))) };
   if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]), parseWeightDtype(rest[4] ?? 'f32'))) };
   throw new Error(`unknown bench case ${id}`);
 }
