@@ -119,21 +119,37 @@ static int walk(const double *s, int n, double p, int incl) {
   return -1;
 }
 
-/* keep the `keep` largest of row (ties at the cutoff by lower index), zero the rest, renormalise in index order */
+/* keep the `keep` largest of row (ties at the cutoff by lower index), zero the rest, renormalise in index order;
+ * sorted[0..n) holds every value >= the cutoff */
 static void keep_top(double *row, int V, const double *sorted, int n, int keep) {
   double cut = sorted[n - keep];
-  int above = 0;
+  int above = 0, equal = 0;
   for (int j = n - keep + 1; j < n; j++) above += sorted[j] > cut;
+  for (int j = n - keep; j >= 0 && sorted[j] == cut; j--) equal++;
+  for (int j = n - keep + 1; j < n && sorted[j] == cut; j++) equal++;
   int ties = keep - above;
   double s = 0;
-  for (int i = 0; i < V; i++) {
-    double v = row[i];
-    int kept = v > cut;
-    if (__builtin_expect(v == cut, 0)) { /* written so that the common case has no branch to mispredict */
-      kept = ties > 0;
-      ties -= kept;
+  if (ties == equal) {
+    /* every value equal to the cutoff is kept: a comparison decides each entry, without a branch (a kept/zeroed
+     * pattern that a branch would mispredict on flat rows) */
+    for (int i = 0; i < V; i++) {
+      uint64_t b;
+      __builtin_memcpy(&b, row + i, 8);
+      b &= -(uint64_t)(row[i] >= cut);
+      double v;
+      __builtin_memcpy(&v, &b, 8);
+      s += row[i] = v;
     }
-    s += row[i] = kept ? v : 0;
+  } else {
+    for (int i = 0; i < V; i++) {
+      double v = row[i];
+      int kept = v > cut;
+      if (v == cut) {
+        kept = ties > 0;
+        ties -= kept;
+      }
+      s += row[i] = kept ? v : 0;
+    }
   }
   for (int i = 0; i < V; i++) row[i] /= s;
 }
