@@ -161,8 +161,10 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   const tokens = r.sequences.reduce((a, q) => a + q.allTokens.length, 0);
   const mb = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
   const weightBytes = [...model.tensors.values()].reduce((a, t) => a + t.byteLength, 0) + [...model.halves.values()].reduce((a, h) => a + h.data.byteLength, 0);
-  // generate's KV cache: three fp32 [B][C][D] arrays per layer (src/model/kvcache.ts), C = the model length in blocks
-  const cacheBytes = 3 * cfg.nBlocks * batch * Math.floor(cfg.modelLength / bs) * bs * cfg.hiddenDim * 4;
+  // generate's KV cache: fp32 [B][C][D] arrays per layer (src/model/kvcache.ts), C = the model length in blocks:
+  // keys and values, plus pre-rotary keys when the run outgrows C and the window slides
+  const C = Math.floor(cfg.modelLength / bs) * bs;
+  const cacheBytes = (512 > C ? 3 : 2) * cfg.nBlocks * batch * C * cfg.hiddenDim * 4;
   const rssMb = rss();
   return {
     preset, L: cfg.modelLength, block_size: bs, sampler, weights, T: bs, top_p: 0.9, kv_cache: true, B: batch, seq_len: 512,

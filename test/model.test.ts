@@ -288,3 +288,25 @@ test('KV cache: a step with stored prefix blocks equals one store pass per block
   assert.throws(() => e.step(join(c1, c2), { prefix: 4, store: true }), /prefix/);
   for (const x of [a, c, d, e]) x.dispose();
 });
+
+test('KV cache without sliding: no pre-rotary keys, the same logits, and a full cache refuses more', () => {
+  const { backend } = backends[0];
+  const model = randomModel(backend!, { blockSize: 4 });
+  const V = model.config.vocabSize;
+  const rng = new Rng(5);
+  const blocks = [0, 0, 0.5, 0.5].map((m) => randomTokens(rng, 8, V, V - 1, m));
+  const a = new KVCache(model, 2, 4, 12);
+  const b = new KVCache(model, 2, 4, 12, { slide: false });
+  assert.equal(b.kPre.length, 0);
+  for (const x of [a, b]) {
+    x.step(blocks[0], { store: true, logitPositions: 'none' });
+    x.step(blocks[1], { store: true, logitPositions: 'none' });
+  }
+  const la = a.step(blocks[2]);
+  assert.deepEqual(Array.from(b.step(blocks[2])), Array.from(la));
+  b.step(blocks[3], { store: true, logitPositions: 'none' });
+  assert.equal(b.length, 12);
+  assert.throws(() => b.step(blocks[2]), /overflow: 12 stored \+ 4 new > 12 \(a cache made with slide: false does not slide\)/);
+  a.dispose();
+  b.dispose();
+});

@@ -19,7 +19,14 @@ export class KVCache {
   readonly v: Float32Array[];
   private readonly model: DiT;
 
-  constructor(model: DiT, batch: number, blockSize: number, capacity = model.config.modelLength) {
+  /** whether the window slides past `capacity` (else a full cache refuses more tokens) */
+  readonly slides: boolean;
+
+  /**
+   * `slide: false` is for runs that never outgrow the capacity: the pre-rotary keys, kept only to re-rotate after a
+   * slide, are then neither stored nor allocated (a third less cache memory and copying).
+   */
+  constructor(model: DiT, batch: number, blockSize: number, capacity = model.config.modelLength, opts: { slide?: boolean } = {}) {
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
     if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`block size must be a positive integer, got ${blockSize}`);
     if (capacity < blockSize || capacity % blockSize !== 0) {
@@ -32,7 +39,8 @@ export class KVCache {
     this.capacity = capacity;
     const n = batch * capacity * model.config.hiddenDim;
     const be = model.backend;
-    this.kPre = Array.from({ length: model.config.nBlocks }, () => be.alloc(n));
+    this.slides = opts.slide ?? true;
+    this.kPre = this.slides ? Array.from({ length: model.config.nBlocks }, () => be.alloc(n)) : [];
     this.kRot = Array.from({ length: model.config.nBlocks }, () => be.alloc(n));
     this.v = Array.from({ length: model.config.nBlocks }, () => be.alloc(n));
   }
@@ -61,7 +69,9 @@ export class KVCache {
     if (ids.length % B !== 0) throw new Error(`ids has ${ids.length} entries, not a multiple of the batch ${B}`);
     const n = ids.length / B;
     if (n < 1 || n > this.capacity) throw new Error(`a cached step takes 1..${this.capacity} tokens per item, got ${n}`);
-    if (this.length + n > this.capacity) throw new Error(`KV cache overflow: ${this.length} stored + ${n} new > ${this.capacity}`);
+    if (this.length + n > this.capacity) {
+      throw new Error(`KV cache overflow: ${this.length} stored + ${n} new > ${this.capacity}${this.slides ? '' : ' (a cache made with slide: false does not slide)'}`);
+    }
     model.checkIds(ids);
     const be = model.backend;
     const ws = model.ws;
@@ -89,7 +99,7 @@ export class KVCache {
     const narrowLast = !(mod && mod.rows > 1) && want.length < R;
     const attend = (l: number, qkv: Float32Array, o: Float32Array) => {
       // new keys/values go right after the stored ones; q and k rotate at positions start .. start+n-1
-      copyNewRows(qkv, D, this.kPre[l], B, n, D, cap, start);
+      if (this.slides) copyNewRows(qkv, D, this.kPre[l], B, n, D, cap, start);
       copyNewRows(qkv, 2 * D, this.v[l], B, n, D, cap, start);
       be.rotary({ x: qkv, rows: R, rowStride: 3 * D, heads: 2 * H, headDim: hd, cos: model.rotary.cos, sin: model.rotary.sin, pos0: start, seqLen: n });
       copyNewRows(qkv, D, this.kRot[l], B, n, D, cap, start);
@@ -118,11 +128,11 @@ export class KVCache {
     return logits;
   }
 
-  /** Keeps the last step's n tokens; slides the window by one block when full (reference semantics). */
+  /** Keeps the last step's n tokens; slides the window by one block when full (reference semantics), if it slides. */
   private commit(n: number): void {
     this.length += n;
     this.stored += n;
-    if (this.length >= this.capacity) this.slide(this.blockSize);
+    if (this.length >= this.capacity && this.slides) this.slide(this.blockSize);
   }
 
   /** Drops the oldest `drop` tokens and re-rotates the kept keys at their new positions 0.. */

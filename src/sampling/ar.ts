@@ -48,7 +48,7 @@ export function sampleAR(model: DiT, o: AROptions): SampleResult {
   const x = new Int32Array(N);
   x[0] = ids.bos;
   const stopOpts = o.stop === false ? null : (o.stop ?? {});
-  const cache = (o.cache ?? true) ? new KVCache(model, 1, 1, C) : null;
+  const cache = (o.cache ?? true) ? new KVCache(model, 1, 1, C, { slide: N > C }) : null;
   let calls = 0;
   try {
     for (let i = 0; i < N - 1; i++) {

@@ -277,7 +277,7 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
         }
       }
     : undefined;
-  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C) : new UncachedWindowModel(model, 'block-causal', bs);
+  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C, p.total > p.C) : new UncachedWindowModel(model, 'block-causal', bs);
   const streams = Array.from({ length: B }, () => new TextStream(tok, { skipSpecial: true }));
   try {
     const g = runStrideSteps({

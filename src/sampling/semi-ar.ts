@@ -78,7 +78,7 @@ export function sampleSemiAR(model: DiT, o: SemiAROptions): SampleResult {
     const end = (s + 1) * bs;
     strides.push({ start: Math.max(end - C, 0), end, active: bs });
   }
-  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, 1, bs, C) : new UncachedWindowModel(model, 'block-causal', bs);
+  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, 1, bs, C, nBlocks * bs > C) : new UncachedWindowModel(model, 'block-causal', bs);
   try {
     return runStrides(wm, x, strides, o.length, o, ids);
   } finally {

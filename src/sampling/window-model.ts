@@ -43,9 +43,10 @@ export class CachedWindowModel implements WindowModel {
   readonly cache: KVCache;
   /** finished blocks of each item, not stored yet: [batch][tokens] per entry, oldest first */
   private pending: { ids: Int32Array; n: number; sigma?: ArrayLike<number> }[] = [];
-  constructor(model: DiT, batch: number, blockSize: number, capacity = model.config.modelLength) {
+  /** `slide`: whether the run may outgrow `capacity` (see KVCache) */
+  constructor(model: DiT, batch: number, blockSize: number, capacity = model.config.modelLength, slide = true) {
     this.model = model;
-    this.cache = new KVCache(model, batch, blockSize, capacity);
+    this.cache = new KVCache(model, batch, blockSize, capacity, { slide });
   }
   logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
     const ids = lastPositions(window, batch, W, active);
