@@ -52,6 +52,7 @@ function kernelSuite(be: Backend): void {
       [33, 65, 17],
       [64, 64, 64],
       [3, 300, 20],
+      [6, 41, 37], // transB: 5..8 rows of op(A) stream B's rows (native), odd n, a k tail
       [256, 256, 128], // large enough for OpenBLAS in the native backend
     ];
     let cases = 0;

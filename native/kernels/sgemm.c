@@ -9,7 +9,8 @@
  * Small products and those with m <= MC use a single fork-join instead: every tile packs its own panels
  * (op(A) is packed once up front when m <= MC). The first depth block applies beta and bias, later ones
  * accumulate. Small problems and batches of small
- * matrices run whole items serially on each thread; a skinny op(A) (m <= SKINNY_M) skips packing.
+ * matrices run whole items serially on each thread; a skinny op(A) (m <= SKINNY_M, or m <= SKINNY_TB_M with
+ * transB) skips packing.
  * Packing buffers come from the scratch cache (scratch.h).
  * Half-precision B (bd_sgemm_bhalf, transB only) is widened where B is read: in pack_b and in the skinny path's
  * rows, so B is still read from memory once per product when op(A) has few rows. */
@@ -54,6 +55,11 @@
 #define MBIG (MR * 342)        /* rows packed at once (bounds the packed A buffer) */
 #define FUSED_MAX_MACS (1 << 23) /* parallel products up to this size use one fork-join (tiles pack privately) */
 #define SKINNY_M 4             /* m <= this: no packing (matrix-vector-like products) */
+#if BD_GEMM_AVX2
+#define SKINNY_TB_M 8          /* transB, m <= this: no packing either (B's rows are contiguous in k) */
+#else
+#define SKINNY_TB_M SKINNY_M
+#endif
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -616,6 +622,73 @@ static void skinny_tb(const gemm_p *g, int j0, int j1, float *arow /* m x k, con
   }
 }
 
+#if BD_GEMM_AVX2
+/* Dot products of 4 rows of op(A) (a[r]) with 2 rows of B (b0, b1), reduced into one vector
+ * [r0.b0 r0.b1 r1.b0 r1.b1 r2.b0 r2.b1 r3.b0 r3.b1]; k's tail is read through a mask. */
+static inline __m256 dots4x2(const float *const a[4], const float *b0, const float *b1, int k) {
+  __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+  int p = 0;
+#define BD_DOTS(LOAD)                                                                                          \
+  {                                                                                                            \
+    __m256 w0 = LOAD(b0), w1 = LOAD(b1), x;                                                                    \
+    x = LOAD(a[0]), s00 = _mm256_fmadd_ps(x, w0, s00), s01 = _mm256_fmadd_ps(x, w1, s01);                      \
+    x = LOAD(a[1]), s10 = _mm256_fmadd_ps(x, w0, s10), s11 = _mm256_fmadd_ps(x, w1, s11);                      \
+    x = LOAD(a[2]), s20 = _mm256_fmadd_ps(x, w0, s20), s21 = _mm256_fmadd_ps(x, w1, s21);                      \
+    x = LOAD(a[3]), s30 = _mm256_fmadd_ps(x, w0, s30), s31 = _mm256_fmadd_ps(x, w1, s31);                      \
+  }
+#define BD_FULL(q) _mm256_loadu_ps((q) + p)
+  for (; p + 8 <= k; p += 8) BD_DOTS(BD_FULL)
+  if (p < k) {
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(k - p), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#define BD_TAIL(q) _mm256_maskload_ps((q) + p, tail)
+    BD_DOTS(BD_TAIL)
+#undef BD_TAIL
+  }
+#undef BD_FULL
+#undef BD_DOTS
+  __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(s00, s01), _mm256_hadd_ps(s10, s11));
+  __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(s20, s21), _mm256_hadd_ps(s30, s31));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* transB, SKINNY_M < m <= SKINNY_TB_M: two rows of B at a time are read from memory once and stay in L1 while
+ * each group of 4 rows of op(A) (arow, m x k, contiguous; a short group repeats its first row) is dotted with
+ * them. Below a whole 6-row panel the packed kernel computes padding rows (half its work at m = 8) and packs B
+ * besides. brow: 2k floats for widening half rows. */
+static void skinny_tb_groups(const gemm_p *g, int j0, int j1, const float *arow, float *brow) {
+  const int m = g->m, k = g->k;
+  for (int j = j0; j < j1; j += 2) {
+    const int nc = j + 1 < j1 ? 2 : 1;
+    const float *b[2];
+    for (int c = 0; c < 2; c++) {
+      const int jj = j + (c < nc ? c : 0);
+      if (g->Bh) {
+        if (c < nc) bd_half_row(g->Bh + (size_t)jj * g->ldb, brow + (size_t)c * k, k, g->bfmt);
+        b[c] = brow + (size_t)(c < nc ? c : 0) * k;
+      } else
+        b[c] = g->B + (size_t)jj * g->ldb;
+    }
+    if (!g->Bh && j + 3 < j1) /* the next two rows, a line (16 floats) at a time, while these are computed */
+      for (int p = 0; p < k; p += 16) {
+        _mm_prefetch((const char *)(g->B + (size_t)(j + 2) * g->ldb + p), _MM_HINT_T0);
+        _mm_prefetch((const char *)(g->B + (size_t)(j + 3) * g->ldb + p), _MM_HINT_T0);
+      }
+    for (int i0 = 0; i0 < m; i0 += 4) {
+      const int mr = m - i0 < 4 ? m - i0 : 4;
+      const float *a[4];
+      for (int r = 0; r < 4; r++) a[r] = arow + (size_t)(i0 + (r < mr ? r : 0)) * k;
+      float d[8];
+      _mm256_storeu_ps(d, dots4x2(a, b[0], b[1], k));
+      for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nc; c++) {
+          float *cp = g->C + (size_t)(i0 + r) * g->ldc + j + c;
+          *cp = finish(g, d[2 * r + c], cp, j + c);
+        }
+    }
+  }
+}
+#endif
+
 /* op(B) not transposed: c[i, j0:j1] = sum_p a[i,p] * B[p, j0:j1], accumulated in a small local buffer */
 #define SK_NB 512
 static void skinny_nb(const gemm_p *g, int j0, int j1, float *arow) {
@@ -660,8 +733,13 @@ static void skinny_task(void *ctx, int begin, int end, int tid) {
   int j0 = begin * 16, j1 = MIN(end * 16, s->g->n);
   if (s->g->transB) {
     int slot = -1;
-    float *brow = s->g->Bh ? (float *)bd_scratch_get(((size_t)s->g->k) * sizeof(float), &slot) : NULL;
-    skinny_tb(s->g, j0, j1, s->arow, brow);
+    float *brow = s->g->Bh ? (float *)bd_scratch_get(((size_t)2 * s->g->k) * sizeof(float), &slot) : NULL;
+#if BD_GEMM_AVX2
+    if (s->g->m > SKINNY_M)
+      skinny_tb_groups(s->g, j0, j1, s->arow, brow);
+    else
+#endif
+      skinny_tb(s->g, j0, j1, s->arow, brow);
     if (brow) bd_scratch_put(brow, slot);
   } else
     skinny_nb(s->g, j0, j1, s->arow);
@@ -773,7 +851,7 @@ static void gemm_one(const gemm_p *g, int par) {
     scale_rows(g, 0, m);
     return;
   }
-  if (m <= SKINNY_M) {
+  if (m <= SKINNY_M || (g->transB && m <= SKINNY_TB_M)) {
     gemm_skinny(g, par);
     return;
   }
@@ -910,21 +988,41 @@ void bd_sgemm_bhalf(int transA, int m, int n, int k, float alpha, const float *A
 #ifndef BD_OPENBLAS_MIN_MACS
 #define BD_OPENBLAS_MIN_MACS (1 << 22)
 #endif
+#ifndef BD_OPENBLAS_WIDE_MIN_MACS
+#define BD_OPENBLAS_WIDE_MIN_MACS (1 << 18)
+#endif
 
 #include <stdlib.h>
 #include <string.h>
 
-/* BD3LM_SGEMM=own routes every product to the own kernel (to benchmark it against OpenBLAS in one build) */
-static int force_own(void) {
+/* BD3LM_SGEMM=own | openblas routes every product to that kernel (to benchmark one against the other in one
+ * build); anything else (or unset) picks per product, below */
+static int forced(void) {
   static int v = -1;
   if (v < 0) {
     const char *e = getenv("BD3LM_SGEMM");
-    v = e && strcmp(e, "own") == 0;
+    v = !e ? 0 : strcmp(e, "own") == 0 ? 1 : strcmp(e, "openblas") == 0 ? 2 : 0;
   }
   return v;
 }
 
-int bd_sgemm_uses_openblas(void) { return !force_own(); }
+char *openblas_get_corename(void);
+
+/* whether OpenBLAS runs its AVX-512 kernels (chosen at load: its CPU detection, or OPENBLAS_CORETYPE, which the
+ * TypeScript loader sets on AVX-512 CPUs that this OpenBLAS does not know); they do twice the multiply-adds per
+ * cycle of the own AVX2 kernel */
+static int openblas_wide(void) {
+  static int v = -1;
+  if (v < 0) {
+    const char *c = openblas_get_corename();
+    v = c && (strcmp(c, "SkylakeX") == 0 || strcmp(c, "Cooperlake") == 0 || strcmp(c, "SapphireRapids") == 0);
+  }
+  return v;
+}
+
+int bd_sgemm_uses_openblas(void) { return forced() != 1; }
+
+const char *bd_sgemm_openblas_core(void) { return openblas_get_corename(); }
 
 static void add_bias(float *C, int m, int n, int ldc, const float *bias) {
   for (int i = 0; i < m; i++) {
@@ -933,16 +1031,28 @@ static void add_bias(float *C, int m, int n, int ldc, const float *bias) {
   }
 }
 
+/* the own kernel for this product? */
+static int use_own(int m, int n, int k, int batch) {
+  if (forced()) return forced() == 1;
+  int64_t macs = (int64_t)m * n * k;
+  if (k <= 0 || m <= SKINNY_M) return 1;
+  /* batches of small products: the own kernel spreads whole items over the threads, which beat a loop of
+   * OpenBLAS calls by 1.5-2x on 12 x (16x256x256) and 12 x (1024x1024x64) */
+  if (batch > 1 && macs < ((int64_t)1 << 27)) return 1;
+  if (openblas_wide())
+    /* AVX-512 OpenBLAS: 1.3-1.8x faster from about 32 rows (slower below), except on the logits product (few
+     * rows, many columns), which reading the weights bounds and where the own kernel packs op(A) once */
+    return m < 32 || macs < BD_OPENBLAS_WIDE_MIN_MACS || (m <= MC && n >= 8192);
+  /* AVX2 OpenBLAS is ~5% faster on large single products; those with m <= MC (the own kernel beat it on
+   * 64x50258x768, 85 vs 76 GFLOP/s on one thread) stay in the own kernel */
+  return m <= MC || macs < BD_OPENBLAS_MIN_MACS;
+}
+
 void bd_sgemm(int transA, int transB, int m, int n, int k, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc, const float *bias, int batch,
               int64_t strideA, int64_t strideB, int64_t strideC) {
   if (batch <= 0 || m <= 0 || n <= 0) return;
-  int64_t macs = (int64_t)m * n * k;
-  /* OpenBLAS is ~5% faster on large single products; small products and those with m <= MC (the own kernel
-   * beat it on 64x50258x768, 85 vs 76 GFLOP/s on one thread) stay in the own kernel, and
-   * so do batches unless each item is large (the own kernel spreads whole items over the threads, which beat a
-   * loop of OpenBLAS calls by 1.5-2x on 12 x (16x256x256) and 12 x (1024x1024x64)) */
-  if (force_own() || k <= 0 || m <= MC || macs < BD_OPENBLAS_MIN_MACS || (batch > 1 && macs < ((int64_t)1 << 27))) {
+  if (use_own(m, n, k, batch)) {
     bd_sgemm_own(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, batch, strideA, strideB,
                  strideC);
     return;
@@ -956,6 +1066,8 @@ void bd_sgemm(int transA, int transB, int m, int n, int k, float alpha, const fl
 }
 #else
 int bd_sgemm_uses_openblas(void) { return 0; }
+
+const char *bd_sgemm_openblas_core(void) { return NULL; }
 
 void bd_sgemm(int transA, int transB, int m, int n, int k, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc, const float *bias, int batch,
