@@ -620,13 +620,17 @@ static napi_value js_threads(napi_env env, napi_callback_info info) {
 #define BD_F16C_NAME ""
 #endif
 
-/* { openblas: boolean, simd: string, threads: number } */
+/* { openblas: boolean, openblasCore: string | null, simd: string, threads: number } */
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value o, v;
   napi_create_object(env, &o);
   napi_get_boolean(env, bd_sgemm_uses_openblas() != 0, &v);
   napi_set_named_property(env, o, "openblas", v);
+  const char *core = bd_sgemm_openblas_core();
+  if (core) napi_create_string_utf8(env, core, NAPI_AUTO_LENGTH, &v);
+  else napi_get_null(env, &v);
+  napi_set_named_property(env, o, "openblasCore", v);
 #if defined(__AVX2__) && defined(__FMA__)
   const char *simd = "avx2+fma" BD_F16C_NAME;
 #else

@@ -24,6 +24,8 @@ void bd_sgemm_bhalf(int transA, int m, int n, int k, float alpha, const float *A
 
 /* 1 when bd_sgemm was built to route large products to OpenBLAS (-DBD_HAVE_OPENBLAS), else 0. */
 int bd_sgemm_uses_openblas(void);
+/* the kernels OpenBLAS picked for this CPU (e.g. "Haswell", "SkylakeX"), NULL without OpenBLAS */
+const char *bd_sgemm_openblas_core(void);
 
 /* out[r] = LN(x[r]) * w * (1 + scale[g]) + shift[g], g = r / rowsPerGroup; LN without bias, biased variance, eps.
  * shift/scale may be NULL (no modulation); consecutive groups are modStride floats apart.
