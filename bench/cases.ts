@@ -154,10 +154,20 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   // 512 tokens with BOS: 511 generated; T = L' steps per block (first hitting: one reveal per model call)
   const rss = phasePeakRss();
   const flops = countFlops(be);
+  const kernels = timeKernels(be);
   const t0 = performance.now();
   const r = await generate(model, tok, { maxNewTokens: 511, blockSize: bs, sampler, steps: bs, topP: 0.9, stopOnEos: false, stop: false, seed: 1, batch }).result();
   const s = (performance.now() - t0) / 1000;
+  const kernelMs = kernels.stop();
   const gflop = flops.stop() / 1e9;
+  // per model call: the three largest kernels, the others together, and the TypeScript between them
+  const perCall = (x: number) => +(x / r.modelCalls).toFixed(2);
+  const { sgemm = 0, attention = 0, sampleRows = 0 } = kernelMs;
+  const kernelTotal = Object.values(kernelMs).reduce((a, x) => a + x, 0);
+  const msPerCall = {
+    sgemm: perCall(sgemm), attention: perCall(attention), sample_rows: perCall(sampleRows),
+    other_kernels: perCall(kernelTotal - sgemm - attention - sampleRows), typescript: perCall(s * 1000 - kernelTotal),
+  };
   const tokens = r.sequences.reduce((a, q) => a + q.allTokens.length, 0);
   const mb = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
   const weightBytes = [...model.tensors.values()].reduce((a, t) => a + t.byteLength, 0) + [...model.halves.values()].reduce((a, h) => a + h.data.byteLength, 0);
@@ -174,6 +184,8 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
     // the arithmetic the run did (sgemm + attention), and its rate over the whole run: against the sgemm figures it
     // shows how far a batch is from the machine's arithmetic ceiling
     gflop: +gflop.toFixed(1), gflops: +(gflop / s).toFixed(1),
+    // where a model call's time goes (ms; model calls as this port makes them, store passes folded in)
+    model_calls: r.modelCalls, ms_per_model_call: msPerCall,
     // memory while sampling (peak RSS of the run) against what it must hold: the weights and the KV cache
     rss_mb: rssMb, weights_mb: mb(weightBytes), cache_mb: mb(cacheBytes), rss_ratio: +(rssMb / ((weightBytes + cacheBytes) / 2 ** 20)).toFixed(2),
   };
@@ -225,6 +237,35 @@ function countFlops(be: Backend): { stop: () => number } {
       be.sgemm = sgemm;
       be.attention = attention;
       return n;
+    },
+  };
+}
+
+/**
+ * Times every kernel call of the backend until `stop()`, which restores the methods and returns milliseconds per
+ * kernel: where a sampling run's time goes (the rest of its wall time is TypeScript).
+ */
+function timeKernels(be: Backend): { stop: () => Record<string, number> } {
+  const ms: Record<string, number> = {};
+  const saved = new Map<string, unknown>();
+  const target = be as unknown as Record<string, unknown>;
+  for (const name of Object.keys(be)) {
+    const f = target[name];
+    if (typeof f !== 'function' || /^(alloc|free)/.test(name)) continue;
+    saved.set(name, f);
+    target[name] = (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return (f as (...a: unknown[]) => unknown).apply(be, args);
+      } finally {
+        ms[name] = (ms[name] ?? 0) + performance.now() - t0;
+      }
+    };
+  }
+  return {
+    stop: () => {
+      for (const [name, f] of saved) target[name] = f;
+      return ms;
     },
   };
 }
