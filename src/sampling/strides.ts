@@ -12,7 +12,7 @@ import type { ProbFilters } from './filters.js';
 import type { ResolvedIds } from './options.js';
 import type { RandomSource } from './random.js';
 import { checkStop, type StopOptions, type StopReason } from './stop.js';
-import type { WindowModel } from './window-model.js';
+import { ProbsPool, type WindowModel } from './window-model.js';
 
 /** One stride of a sampler: window x[start:end], of which the last `active` positions are denoised. */
 export interface Stride {
@@ -81,6 +81,7 @@ export function* runStrideSteps(r: StrideRun): Generator<StrideDone | undefined,
   const nfe = new Int32Array(B);
   const results: (SequenceResult | null)[] = new Array(B).fill(null);
   let calls = 0;
+  const pool = new ProbsPool();
   for (let s = 0; s < strides.length; s++) {
     const { start, end, active } = strides[s];
     const W = end - start;
@@ -89,7 +90,7 @@ export function* runStrideSteps(r: StrideRun): Generator<StrideDone | undefined,
     if (B > 1) for (let b = 0; b < B; b++) win.set(x.subarray(b * N + start, b * N + end), b * W);
     const g = denoiseBlockSteps({
       wm: r.wm, window: win, batch: B, W, active, steps: r.steps, mode: r.mode ?? 'first-hitting', ddpmGrid: r.ddpmGrid,
-      threshold: r.threshold, entropyBound: r.entropyBound, random: single, randoms, maskId: ids.maskId, filters: r.filters,
+      threshold: r.threshold, entropyBound: r.entropyBound, random: single, randoms, maskId: ids.maskId, filters: r.filters, pool,
       onStep: r.onStep && ((t) => r.onStep!({ ...t, stride: s, windowStart: start })),
     });
     let step = g.next();
