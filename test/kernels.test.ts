@@ -53,6 +53,7 @@ function kernelSuite(be: Backend): void {
       [64, 64, 64],
       [3, 300, 20],
       [6, 41, 37], // transB: 5..8 rows of op(A) stream B's rows (native), odd n, a k tail
+      [13, 151, 70], // two 6-row panels and a short one, odd n, a k tail
       [256, 256, 128], // large enough for OpenBLAS in the native backend
     ];
     let cases = 0;
