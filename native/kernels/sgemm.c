@@ -658,16 +658,14 @@ static inline __m256 dots4x2(const float *const a[4], const float *b0, const flo
 static void skinny_tb_groups(const gemm_p *g, int j0, int j1, const float *arow, float *brow) {
   const int m = g->m, k = g->k;
   for (int j = j0; j < j1; j += 2) {
-    const int nc = j + 1 < j1 ? 2 : 1;
-    const float *b[2];
-    for (int c = 0; c < 2; c++) {
-      const int jj = j + (c < nc ? c : 0);
-      if (g->Bh) {
-        if (c < nc) bd_half_row(g->Bh + (size_t)jj * g->ldb, brow + (size_t)c * k, k, g->bfmt);
-        b[c] = brow + (size_t)(c < nc ? c : 0) * k;
-      } else
-        b[c] = g->B + (size_t)jj * g->ldb;
-    }
+    const int nc = j + 1 < j1 ? 2 : 1; /* a last single row is dotted twice, the copy not stored */
+    const float *b0 = brow;
+    if (g->Bh) {
+      bd_half_row(g->Bh + (size_t)j * g->ldb, brow, k, g->bfmt);
+      if (nc == 2) bd_half_row(g->Bh + (size_t)(j + 1) * g->ldb, brow + k, k, g->bfmt);
+    } else
+      b0 = g->B + (size_t)j * g->ldb;
+    const float *b1 = nc == 2 ? b0 + (g->Bh ? (size_t)k : (size_t)g->ldb) : b0;
     if (!g->Bh && j + 3 < j1) /* the next two rows, a line (16 floats) at a time, while these are computed */
       for (int p = 0; p < k; p += 16) {
         _mm_prefetch((const char *)(g->B + (size_t)(j + 2) * g->ldb + p), _MM_HINT_T0);
@@ -678,7 +676,7 @@ static void skinny_tb_groups(const gemm_p *g, int j0, int j1, const float *arow,
       const float *a[4];
       for (int r = 0; r < 4; r++) a[r] = arow + (size_t)(i0 + (r < mr ? r : 0)) * k;
       float d[8];
-      _mm256_storeu_ps(d, dots4x2(a, b[0], b[1], k));
+      _mm256_storeu_ps(d, dots4x2(a, b0, b1, k));
       for (int r = 0; r < mr; r++)
         for (int c = 0; c < nc; c++) {
           float *cp = g->C + (size_t)(i0 + r) * g->ldc + j + c;
