@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createBackend } from '../src/tensor/index.js';
-import type { Backend, BackendName } from '../src/tensor/backend.js';
+import type { AttentionArgs, Backend, BackendName, GemmArgs } from '../src/tensor/backend.js';
 import { PRESETS, type PresetName } from '../src/model/config.js';
 import { initTensors } from '../src/model/init.js';
 import { DiT } from '../src/model/dit.js';
@@ -212,30 +212,48 @@ async function benchPrompt(be: Backend, preset: PresetName, bs: number) {
 }
 
 /**
+ * Routes every call of the backend's kernels (methods other than alloc* / free; or only `names`) through
+ * `around(name, args, call)` until the returned `restore()`.
+ */
+function wrapKernels(be: Backend, around: (name: string, args: unknown[], call: () => unknown) => unknown, names?: string[]): () => void {
+  const target = be as unknown as Record<string, unknown>;
+  const saved = new Map<string, unknown>();
+  for (const name of names ?? Object.keys(be)) {
+    const f = target[name];
+    if (typeof f !== 'function' || /^(alloc|free)/.test(name)) continue;
+    saved.set(name, f);
+    target[name] = (...args: unknown[]) => around(name, args, () => (f as (...a: unknown[]) => unknown).apply(be, args));
+  }
+  return () => {
+    for (const [name, f] of saved) target[name] = f;
+  };
+}
+
+/**
  * Counts the floating-point operations of the backend's sgemm (2mnk per item) and attention (4 x head dim per allowed
  * query-key pair: scores and the weighted sum) calls until `stop()`, which restores the methods and returns the count.
  */
 function countFlops(be: Backend): { stop: () => number } {
-  const { sgemm, attention } = be;
   let n = 0;
-  be.sgemm = (a) => {
-    n += 2 * a.m * a.n * a.k * (a.batch ?? 1);
-    return sgemm.call(be, a);
-  };
-  be.attention = (a) => {
-    let pairs = 0;
-    for (let i = 0; i + 5 < a.spans.length; i += 6) {
-      const q = Math.min(a.spans[i + 1], a.qLen) - a.spans[i];
-      const k = Math.min(a.spans[i + 3], a.kLen) - a.spans[i + 2] + Math.min(a.spans[i + 5], a.kLen) - a.spans[i + 4];
-      pairs += Math.max(0, q) * Math.max(0, k);
+  const restore = wrapKernels(be, (name, args, call) => {
+    if (name === 'sgemm') {
+      const a = args[0] as GemmArgs;
+      n += 2 * a.m * a.n * a.k * (a.batch ?? 1);
+    } else {
+      const a = args[0] as AttentionArgs;
+      let pairs = 0;
+      for (let i = 0; i + 5 < a.spans.length; i += 6) {
+        const q = Math.min(a.spans[i + 1], a.qLen) - a.spans[i];
+        const k = Math.min(a.spans[i + 3], a.kLen) - a.spans[i + 2] + Math.min(a.spans[i + 5], a.kLen) - a.spans[i + 4];
+        pairs += Math.max(0, q) * Math.max(0, k);
+      }
+      n += 4 * a.headDim * a.heads * a.batch * pairs;
     }
-    n += 4 * a.headDim * a.heads * a.batch * pairs;
-    return attention.call(be, a);
-  };
+    return call();
+  }, ['sgemm', 'attention']);
   return {
     stop: () => {
-      be.sgemm = sgemm;
-      be.attention = attention;
+      restore();
       return n;
     },
   };
@@ -247,24 +265,17 @@ function countFlops(be: Backend): { stop: () => number } {
  */
 function timeKernels(be: Backend): { stop: () => Record<string, number> } {
   const ms: Record<string, number> = {};
-  const saved = new Map<string, unknown>();
-  const target = be as unknown as Record<string, unknown>;
-  for (const name of Object.keys(be)) {
-    const f = target[name];
-    if (typeof f !== 'function' || /^(alloc|free)/.test(name)) continue;
-    saved.set(name, f);
-    target[name] = (...args: unknown[]) => {
-      const t0 = performance.now();
-      try {
-        return (f as (...a: unknown[]) => unknown).apply(be, args);
-      } finally {
-        ms[name] = (ms[name] ?? 0) + performance.now() - t0;
-      }
-    };
-  }
+  const restore = wrapKernels(be, (name, _args, call) => {
+    const t0 = performance.now();
+    try {
+      return call();
+    } finally {
+      ms[name] = (ms[name] ?? 0) + performance.now() - t0;
+    }
+  });
   return {
     stop: () => {
-      for (const [name, f] of saved) target[name] = f;
+      restore();
       return ms;
     },
   };
