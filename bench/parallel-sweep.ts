@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/model/load.js';
-import { tokenizerFor } from '../src/data/tokenizer.js';
+import { tokenizerFor } from '../src/data/tokenizers.js';
 import { generate, type GenerateOptions } from '../src/sampling/generate.js';
 import { genPPL } from '../src/eval/genppl.js';
 

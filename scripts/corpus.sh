@@ -4,7 +4,8 @@
 #
 # usage: scripts/corpus.sh [OUT] [--force]        (OUT defaults to ./corpus)
 #
-#   OUT/kjv/NN-Book.txt        King James Bible, one file per book (66), one verse per line, verse numbers removed.
+#   OUT/kjv/NN-Book/CCC.txt    King James Bible, one file per chapter (1,189 in 66 book folders), one verse per line,
+#                              verse numbers removed.
 #                              Source: Debian package bible-kjv (`bible -f`).                                ~4.2 MB
 #   OUT/fortunes/NAME.txt      fortune(6) databases, one file per database, fortunes separated by blank lines,
 #                              terminal overstrike (X^H) removed. Source: Debian fortunes-min + fortunes.   ~2.6 MB
@@ -55,7 +56,7 @@ part() {
   "$builder" "$tmp"
   touch "$tmp/.done"
   rm -rf "$dest" && mv "$tmp" "$dest"
-  echo "$dest: wrote $(find "$dest" -name '*.txt' | wc -l) files, $(cat "$dest"/*.txt | wc -c) bytes"
+  echo "$dest: wrote $(find "$dest" -name '*.txt' | wc -l) files, $(find "$dest" -name '*.txt' -exec cat {} + | wc -c) bytes"
 }
 
 build_kjv() {
@@ -63,7 +64,9 @@ build_kjv() {
   # `bible -f` prints one verse per line as "Ge1:1 In the beginning…"; the book is the reference's letters
   bible -f "gen1:1-rev22:21" | awk -v dir="$1" '
     { ref = $1; book = ref; sub(/[0-9]+:[0-9]+$/, "", book)
-      if (book != cur) { cur = book; n++; file = sprintf("%s/%02d-%s.txt", dir, n, book) }
+      ch = ref; sub(/:[0-9]+$/, "", ch); sub(/^.*[^0-9]/, "", ch)
+      if (book != cur) { cur = book; n++; system(sprintf("mkdir -p %s/%02d-%s", dir, n, book)) }
+      if (book "/" ch != curch) { curch = book "/" ch; if (file) close(file); file = sprintf("%s/%02d-%s/%03d.txt", dir, n, book, ch) }
       sub(/^[^ ]+ /, ""); print > file }'
 }
 

@@ -113,7 +113,7 @@ test('bad flags exit 2 with the usage line; --help exits 0', () => {
   const out = path.join(d, 'o');
   const cases: [string[], RegExp][] = [
     [['--length', '16', '--out', out, inp], /--tokenizer is required/],
-    [['--tokenizer', 'bert', '--length', '16', '--out', out, inp], /unknown tokenizer 'bert'/],
+    [['--tokenizer', 'bert', '--length', '16', '--out', out, inp], /--tokenizer: tokenizer 'bert': not gpt2 or bytes, and no such file or folder/],
     [['--tokenizer', 'bytes', '--out', out, inp], /--length is required/],
     [['--tokenizer', 'bytes', '--length', '0', '--out', out, inp], /--length must be an integer >= 1/],
     [['--tokenizer', 'bytes', '--length', 'abc', '--out', out, inp], /--length must be an integer/],

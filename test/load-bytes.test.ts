@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel } from '../src/model/load.js';
 import { loadModelFromBytes, loadModelFromUrl } from '../src/model/load-bytes.js';
 import { CheckpointError } from '../src/model/safetensors.js';
-import { tokenizerForConfigJson } from '../src/data/tokenizer.js';
+import { tokenizerForConfigJson } from '../src/data/tokenizers.js';
 import { RefBackend } from '../src/tensor/index.js';
 import { createStaticServer } from '../src/web/static-server.js';
 import type { DiT } from '../src/model/dit.js';

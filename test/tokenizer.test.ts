@@ -1,7 +1,8 @@
 /** Tokenizers: the byte tokenizer of the golden model, GPT-2 via gpt-tokenizer, selection, incremental decoding. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ByteTokenizer, tokenizerFor, tokenizerNameFor } from '../src/data/tokenizer.js';
+import { ByteTokenizer } from '../src/data/tokenizer.js';
+import { tokenizerFor, tokenizerNameFor } from '../src/data/tokenizers.js';
 import { loadGpt2Tokenizer } from '../src/data/gpt2.js';
 import { TextStream } from '../src/data/text-stream.js';
 
@@ -44,7 +45,7 @@ test('tokenizerFor: by vocabulary size or the config field; unknown sizes and na
   assert.throws(() => tokenizerNameFor({ vocabSize: 257, tokenizer: 'bert' }), /unknown tokenizer 'bert'/);
   assert.equal((await tokenizerFor({ vocabSize: 257 })).name, 'bytes');
   assert.equal((await tokenizerFor({ vocabSize: 50258 })).name, 'gpt2');
-  await assert.rejects(tokenizerFor({ vocabSize: 300, tokenizer: 'bytes' }), /257 ids but the model's vocabulary is 300/);
+  await assert.rejects(tokenizerFor({ vocabSize: 300, tokenizer: 'bytes' }), /the bytes tokenizer has 257 ids \(mask included\) but the model's vocab_size is 300/);
 });
 
 test('TextStream: pieces concatenate to the whole decode; split characters are held back', async () => {

@@ -129,10 +129,10 @@ async function pplCommand(args: string[]): Promise<number> {
   const L = model.config.modelLength;
   let batches: Iterable<{ ids: Int32Array; rows: number }>;
   let source: string;
+  const tok = await loadTokenizer(values.model, model.config);
   if (values.data) {
     ({ dir: source, batches } = splitBatches(values.data, model, B, maxBatches, false));
   } else {
-    const tok = await loadTokenizer(values.model, model.config);
     const rows: Int32Array[] = [];
     const w = new Wrapper({ L, insertEos: false, insertSpecial: true, bos: tok.bos, eos: tok.eos }, (r) => rows.push(Int32Array.from(r)));
     for (const d of documents(listInputs(positionals))) w.push(tok.encode(d.text));
@@ -148,7 +148,9 @@ async function pplCommand(args: string[]): Promise<number> {
     source = positionals.join(' ');
   }
   const tty = process.stderr.isTTY === true;
-  const report = perplexity(model, batches, { seed, onBatch: (n) => tty && process.stderr.write(`\reval: ${n} sequences`) });
+  // special tokens (BOS/EOS, mask) stand for no text: 0 bytes
+  const bytesOf = (id: number) => (id === tok.eos || id === tok.bos || id === tok.mask ? 0 : tok.tokenBytes(id).length);
+  const report = perplexity(model, batches, { seed, bytesOf, onBatch: (n) => tty && process.stderr.write(`\reval: ${n} sequences`) });
   if (tty) process.stderr.write('\n');
   process.stdout.write(JSON.stringify({ model: values.model, data: source, ...report }) + '\n');
   return 0;

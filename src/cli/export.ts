@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { loadCheckpoint, saveCheckpoint, WEIGHTS_FILE } from '../model/checkpoint.js';
 import type { SaveDtype } from '../model/safetensors.js';
+import { TOKENIZER_FILE } from '../data/load-tokenizer.js';
 import { withUsage, UsageError } from './args.js';
 
 const USAGE = 'bd3lm export SRC_DIR --out DIR [--dtype f16|bf16|f32]';
@@ -24,6 +25,8 @@ export async function runExport(args: string[]): Promise<number> {
   if (src === out) throw new UsageError('--out must differ from the source folder (the source is read while writing)');
   const ckpt = loadCheckpoint(src);
   saveCheckpoint(out, ckpt.config, ckpt.tensors, { dtype });
+  // the tokenizer travels with the weights
+  if (fs.existsSync(nodePath.join(src, TOKENIZER_FILE))) fs.copyFileSync(nodePath.join(src, TOKENIZER_FILE), nodePath.join(out, TOKENIZER_FILE));
   const bytes = fs.statSync(nodePath.join(out, WEIGHTS_FILE)).size;
   process.stdout.write(JSON.stringify({ from: src, to: out, dtype: dtype, bytes }) + '\n');
   return 0;

@@ -10,6 +10,7 @@ import { runPlot } from './plot.js';
 import { runExport } from './export.js';
 import { runServe } from './serve.js';
 import { runWeb } from './web.js';
+import { runTokenizer } from './tokenizer.js';
 
 const USAGE = `bd3lm — Block Diffusion language models
 
@@ -25,7 +26,9 @@ Commands:
                            generate text, by default with the embedded model (stats on stderr; --help for every flag)
   eval gen-ppl --judge DIR SAMPLES.jsonl [--window 1024] [--max-length N] [--per-sample]
                            generative perplexity under an AR judge, entropy, lengths (JSON on stdout)
-  prepare --tokenizer gpt2|bytes --length L --out DIR [--valid-fraction F | --valid-docs N] FILE|FOLDER...
+  tokenizer train --vocab-size N --out DIR FILE|FOLDER...
+                           train a byte-level BPE tokenizer (Hugging Face tokenizer.json)
+  prepare --tokenizer gpt2|bytes|TOKENIZER_DIR --length L --out DIR [--valid-fraction F | --valid-docs N] FILE|FOLDER...
                            tokenise and wrap text/JSONL into training datasets DIR/train, DIR/valid
                            ('bd3lm prepare --help' for every flag)
   train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny] [--block-size 4] [--steps N] [--resume RUN_DIR] ...
@@ -41,7 +44,7 @@ Commands:
 Environment: BD3LM_BACKEND=native|wasm forces a backend; BD3LM_THREADS sets the thread count.
 `;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain, plot: runPlot, export: runExport, serve: runServe, web: runWeb };
+const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain, plot: runPlot, export: runExport, serve: runServe, web: runWeb, tokenizer: runTokenizer };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

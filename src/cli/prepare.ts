@@ -3,15 +3,20 @@
  * stderr every 2 s (documents, tokens, MB/s); one summary line goes to stdout at the end.
  */
 import { parseArgs } from 'node:util';
-import { prepare, tokenizerByName, TOKENIZERS, type Progress, type SplitSummary } from '../data/prepare.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { prepare, type Progress, type SplitSummary } from '../data/prepare.js';
+import { TOKENIZER_FILE, tokenizerFromArg } from '../data/load-tokenizer.js';
 import { UsageError, withUsage } from './args.js';
 
 export const PREPARE_USAGE =
-  'bd3lm prepare --tokenizer gpt2|bytes --length L --out DIR [--valid-fraction F | --valid-docs N] [--seed 1] ' +
+  'bd3lm prepare --tokenizer gpt2|bytes|TOKENIZER.json|DIR --length L --out DIR [--valid-fraction F | --valid-docs N] [--seed 1] ' +
   '[--text-field text] [--split-lines] [--no-insert-eos] [--insert-special] [--quiet] FILE|FOLDER...';
 
 const HELP = `usage: ${PREPARE_USAGE}
 
+--tokenizer: GPT-2 BPE (gpt2), bytes, or a Hugging Face tokenizer.json (a file, or a folder holding one, e.g. from
+'bd3lm tokenizer train'); a tokenizer.json is copied to OUT, and 'bd3lm train' copies it into the model folder.
 Inputs: .jsonl/.ndjson files give one document per line (field --text-field, default "text"); other files give one
 document per file, or one per non-blank line with --split-lines; folders are read recursively in sorted order.
 Every document is tokenised without special tokens, EOS is appended (unless --no-insert-eos), everything is
@@ -58,8 +63,7 @@ export async function runPrepare(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if (!values.tokenizer) throw usage(`--tokenizer is required (${TOKENIZERS.join(' or ')})`);
-  if (!(TOKENIZERS as readonly string[]).includes(values.tokenizer)) throw usage(`unknown tokenizer '${values.tokenizer}' (expected ${TOKENIZERS.join(' or ')})`);
+  if (!values.tokenizer) throw usage('--tokenizer is required (gpt2, bytes, or a tokenizer.json)');
   if (values.length === undefined) throw usage('--length is required');
   const insertSpecial = !!values['insert-special'];
   const L = int(values.length, '--length', insertSpecial ? 3 : 1)!;
@@ -78,7 +82,13 @@ export async function runPrepare(args: string[]): Promise<number> {
 
   const validDocs = int(values['valid-docs'], '--valid-docs', 1);
   const seed = int(values.seed, '--seed', 0) ?? 1;
-  const tokenizer = await tokenizerByName(values.tokenizer);
+  let picked: Awaited<ReturnType<typeof tokenizerFromArg>>;
+  try {
+    picked = await tokenizerFromArg(values.tokenizer);
+  } catch (e) {
+    throw usage(`--tokenizer: ${(e as Error).message}`);
+  }
+  const tokenizer = picked.tok;
   const quiet = !!values.quiet;
   const s = await prepare({
     inputs: positionals,
@@ -94,6 +104,7 @@ export async function runPrepare(args: string[]): Promise<number> {
     splitLines: !!values['split-lines'],
     onProgress: quiet ? undefined : (p) => process.stderr.write(progressLine(p)),
   });
+  if (picked.file) fs.copyFileSync(picked.file, path.join(values.out, TOKENIZER_FILE));
   const rate = s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0;
   const parts = [splitText('train', s.train, L)];
   if (s.valid) parts.push(splitText('valid', s.valid, L));

@@ -26,7 +26,7 @@ export async function webMounts(modelDir: string): Promise<Mount[]> {
     throw new Error(`no WebAssembly kernels in ${wasm}: run npm run build:wasm`);
   for (const f of [CONFIG_FILE, WEIGHTS_FILE])
     if (!fs.existsSync(nodePath.join(modelDir, f))) throw new Error(`${modelDir} has no ${f} (--model DIR names a checkpoint folder)`);
-  const model = new Set([CONFIG_FILE, WEIGHTS_FILE]);
+  const model = new Set([CONFIG_FILE, WEIGHTS_FILE, 'tokenizer.json']); // tokenizer.json when the folder has one
   return [
     { prefix: '/', dir: page },
     { prefix: '/model/', dir: modelDir, only: (f) => model.has(f) },

@@ -10,16 +10,8 @@ import * as path from 'node:path';
 import { documents, listInputs, type CorpusOptions, type ReadStats } from './corpus.js';
 import { Wrapper, checkLength } from './wrap.js';
 import { DatasetWriter, type DatasetMeta } from './dataset.js';
-import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
+import type { Tokenizer } from './tokenizer.js';
 import { Rng } from '../tensor/rng.js';
-
-export const TOKENIZERS = ['gpt2', 'bytes'] as const;
-
-export async function tokenizerByName(name: string): Promise<Tokenizer> {
-  if (name === 'bytes') return new ByteTokenizer();
-  if (name === 'gpt2') return (await import('./gpt2.js')).loadGpt2Tokenizer();
-  throw new Error(`unknown tokenizer '${name}' (expected ${TOKENIZERS.join(' or ')})`);
-}
 
 export interface PrepareOptions extends CorpusOptions {
   inputs: string[];

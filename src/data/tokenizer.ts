@@ -101,29 +101,3 @@ export class ByteTokenizer implements Tokenizer {
     return this.single[id];
   }
 }
-
-/** Which tokenizer a model uses: config.json's `tokenizer` field ('gpt2' | 'bytes') if any, else by vocabulary size. */
-export function tokenizerNameFor(config: { vocabSize: number; tokenizer?: string }): 'gpt2' | 'bytes' {
-  const named = config.tokenizer;
-  if (named !== undefined) {
-    if (named === 'gpt2' || named === 'bytes') return named;
-    throw new Error(`unknown tokenizer '${named}' in the model config (expected 'gpt2' or 'bytes')`);
-  }
-  if (config.vocabSize === 50258) return 'gpt2';
-  if (config.vocabSize === 257) return 'bytes';
-  throw new Error(`no tokenizer for a vocabulary of ${config.vocabSize} (known: 50258 = GPT-2 + mask, 257 = bytes + mask); set "tokenizer" in config.json`);
-}
-
-/** The tokenizer for a model config; GPT-2's ranks (~1 MB of JS) load only when needed. */
-export async function tokenizerFor(config: { vocabSize: number; tokenizer?: string }): Promise<Tokenizer> {
-  const name = tokenizerNameFor(config);
-  const tok: Tokenizer = name === 'bytes' ? new ByteTokenizer() : await (await import('./gpt2.js')).loadGpt2Tokenizer();
-  if (tok.vocabSize !== config.vocabSize) throw new Error(`the ${name} tokenizer has ${tok.vocabSize} ids but the model's vocabulary is ${config.vocabSize}`);
-  return tok;
-}
-
-/** The tokenizer for a model given its raw config.json object, which may name one in a `tokenizer` field. */
-export function tokenizerForConfigJson(json: unknown, vocabSize: number): Promise<Tokenizer> {
-  const named = typeof json === 'object' && json !== null ? (json as { tokenizer?: unknown }).tokenizer : undefined;
-  return tokenizerFor({ vocabSize, tokenizer: named === undefined ? undefined : String(named) });
-}

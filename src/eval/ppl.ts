@@ -3,6 +3,9 @@
  * block, (beta, omega) = (1e-3, 1); position 0 excluded as with the reference's ignore_bos) and the exact NLL for AR
  * (and for BD3-LM with L' = 1, whose full-masking loss is the AR NLL, spec 4.8). Aggregated as the reference does:
  * sum of nll / sum of counted tokens over the whole split; ppl = exp of it; bits per token = nll / ln 2.
+ * Bits per byte (when the tokenizer's byte lengths are given): the same summed nll over the UTF-8 bytes of the counted
+ * tokens (positions 1..L-1; special tokens count 0 bytes, their nll still counts), so models with different
+ * tokenizers compare.
  */
 import type { DiT } from '../model/dit.js';
 import { Rng } from '../tensor/rng.js';
@@ -17,6 +20,9 @@ export interface PplReport {
   bits_per_token: number;
   tokens: number;
   sequences: number;
+  /** UTF-8 bytes of the counted tokens and the summed nll over them in bits (with `bytesOf`) */
+  bytes?: number;
+  bits_per_byte?: number;
 }
 
 /** The objective a checkpoint was trained with, from its config. */
@@ -28,7 +34,7 @@ export function algoOf(model: DiT): Algo {
 }
 
 /** Evaluates batches of clean rows [B][L]; `seed` fixes the Monte-Carlo draws of t and x_t. */
-export function perplexity(model: DiT, batches: Iterable<{ ids: Int32Array; rows: number }>, opts: { seed?: number; onBatch?: (done: number) => void } = {}): PplReport {
+export function perplexity(model: DiT, batches: Iterable<{ ids: Int32Array; rows: number }>, opts: { seed?: number; onBatch?: (done: number) => void; bytesOf?: (id: number) => number } = {}): PplReport {
   const algo = algoOf(model);
   const L = model.config.modelLength;
   const full = algo === 'bd3lm' && model.config.blockSize === 1;
@@ -36,7 +42,9 @@ export function perplexity(model: DiT, batches: Iterable<{ ids: Int32Array; rows
   let sum = 0;
   let tokens = 0;
   let sequences = 0;
+  let bytes = 0;
   for (const b of batches) {
+    if (opts.bytesOf) for (let r = 0; r < b.rows; r++) for (let j = 1; j < L; j++) bytes += opts.bytesOf(b.ids[r * L + j]);
     const r = nelboEval(model, { x0: b.ids, B: b.rows, L }, {
       algo, blockSize: model.config.blockSize, epsMin: full ? 1 : 1e-3, epsMax: 1, antithetic: true, ignoreBos: true,
       random: () => rng.uniform(),
@@ -48,5 +56,11 @@ export function perplexity(model: DiT, batches: Iterable<{ ids: Int32Array; rows
   }
   if (tokens === 0) throw new Error('no sequences to evaluate');
   const nll = sum / tokens;
-  return { algo, bound: algo !== 'ar' && !full, nll, ppl: Math.exp(nll), bits_per_token: nll / Math.LN2, tokens, sequences };
+  const report: PplReport = { algo, bound: algo !== 'ar' && !full, nll, ppl: Math.exp(nll), bits_per_token: nll / Math.LN2, tokens, sequences };
+  if (opts.bytesOf) {
+    if (bytes === 0) throw new Error('the evaluated tokens hold no bytes: bits per byte is undefined');
+    report.bytes = bytes;
+    report.bits_per_byte = sum / Math.LN2 / bytes;
+  }
+  return report;
 }

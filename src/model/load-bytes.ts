@@ -36,15 +36,31 @@ export interface UrlLoadOptions extends BytesLoadOptions {
   onProgress?: (loaded: number, total: number) => void;
 }
 
-/** The model and the raw config.json object (it may name the tokenizer) of the checkpoint at folder URL `base`. */
-export async function loadModelFromUrl(base: string | URL, opts: UrlLoadOptions): Promise<{ model: DiT; configJson: unknown }> {
+/**
+ * The model, the raw config.json object (it may name the tokenizer) and the folder's tokenizer.json (parsed, with its
+ * URL; absent when the server answers 404) of the checkpoint at folder URL `base`.
+ */
+export async function loadModelFromUrl(
+  base: string | URL,
+  opts: UrlLoadOptions,
+): Promise<{ model: DiT; configJson: unknown; tokenizerFile?: { json: unknown; source: string } }> {
   const folder = new URL(base, globalThis.location?.href);
   if (!folder.pathname.endsWith('/')) folder.pathname += '/';
   const configText = await (await fetchOk(new URL(CONFIG_FILE, folder))).text();
   const weights = await readBody(await fetchOk(new URL(WEIGHTS_FILE, folder)), opts.onProgress);
   const source = folder.href.replace(/\/$/, '');
   const model = loadModelFromBytes(configText, weights, opts, source);
-  return { model, configJson: JSON.parse(configText) as unknown };
+  const tokUrl = new URL('tokenizer.json', folder);
+  const tokRes = await fetch(tokUrl);
+  let tokenizerFile: { json: unknown; source: string } | undefined;
+  if (tokRes.ok) {
+    try {
+      tokenizerFile = { json: JSON.parse(await tokRes.text()), source: tokUrl.href };
+    } catch (e) {
+      throw new Error(`${tokUrl.href}: not valid JSON (${(e as Error).message})`);
+    }
+  } else if (tokRes.status !== 404) throw new Error(`cannot fetch ${tokUrl.href}: HTTP ${tokRes.status}`);
+  return { model, configJson: JSON.parse(configText) as unknown, tokenizerFile };
 }
 
 async function fetchOk(url: URL): Promise<Response> {

@@ -10,6 +10,7 @@ import type { Backend } from '../tensor/backend.js';
 import { Rng } from '../tensor/rng.js';
 import { PRESETS, withModelType, type ModelConfig, type PresetName } from '../model/config.js';
 import { loadCheckpoint, readConfigFile, saveCheckpoint } from '../model/checkpoint.js';
+import { TOKENIZER_FILE } from '../data/load-tokenizer.js';
 import { expectedParams } from '../model/params.js';
 import { initTensors } from '../model/init.js';
 import { DiT } from '../model/dit.js';
@@ -137,6 +138,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const rng = new Rng(seed);
   const B = o.batchSize ?? 8;
   const accumulate = o.accumulate ?? 1;
+  // a dataset prepared with a tokenizer.json carries it; the model folder gets a copy so every command finds it
+  const tokFile = path.join(o.data, TOKENIZER_FILE);
+  if (fs.existsSync(tokFile)) {
+    fs.mkdirSync(o.out, { recursive: true });
+    fs.copyFileSync(tokFile, path.join(o.out, TOKENIZER_FILE));
+  }
   const loader = new Loader(trainDir, { batchSize: B, seed, expect: { L, vocabSize: V } });
   const fullMasking = o.algo === 'bd3lm' && cfg.blockSize === 1 && o.epsMin === 1;
   let epsMin = o.epsMin ?? 1e-3;
