@@ -8,7 +8,8 @@ import { createWasmBackend, type WasmBackend } from '../src/tensor/wasm.js';
 import { loadModelFromUrl } from '../src/model/load-bytes.js';
 import { paramCount } from '../src/model/params.js';
 import type { DiT } from '../src/model/dit.js';
-import { tokenizerForConfigJson, type Tokenizer } from '../src/data/tokenizer.js';
+import type { Tokenizer } from '../src/data/tokenizer.js';
+import { tokenizerForConfigJson } from '../src/data/tokenizers.js';
 import { generate } from '../src/sampling/generate.js';
 import type { FromWorker, PageOptions, Stats, ToWorker } from './protocol.js';
 
@@ -48,11 +49,11 @@ async function backend(wasmUrl: string, threads: number): Promise<WasmBackend> {
 
 async function load(modelUrl: string, wasmUrl: string, threads: number): Promise<{ model: DiT; tok: Tokenizer }> {
   const be = await backend(wasmUrl, threads);
-  const { model, configJson } = await loadModelFromUrl(modelUrl, {
+  const { model, configJson, tokenizerFile } = await loadModelFromUrl(modelUrl, {
     backend: be,
     onProgress: (loaded, total) => post({ type: 'progress', loaded, total }),
   });
-  const tok = await tokenizerForConfigJson(configJson, model.config.vocabSize);
+  const tok = await tokenizerForConfigJson(configJson, model.config.vocabSize, tokenizerFile);
   const c = model.config;
   const millions = (paramCount(c) / 1e6).toFixed(1);
   post({
