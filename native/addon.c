@@ -356,7 +356,7 @@ static napi_value js_sample_rows(napi_env env, napi_callback_info info) {
   double keep = arg_num(&c, 13, "keep"), stay = arg_num(&c, 14, "stay");
   int32_t *out = (int32_t *)arg_array(&c, 15, "out", napi_int32_array, 1, &lo);
   int64_t draws = ld;
-  if (!c.failed && !(temperature > 0 && temperature < __builtin_inf())) fail(&c, "'%s' must be positive and finite", "temperature", 0, 0);
+  if (!c.failed && !(temperature >= 0 && temperature < __builtin_inf())) fail(&c, "'%s' must be >= 0 and finite", "temperature", 0, 0);
   if (!c.failed && !(topP > 0)) fail(&c, "'%s' must be > 0", "topP", 0, 0);
   if (!c.failed && maskId >= V) fail(&c, "'%s' must be < V = %lld", "maskId", V, 0);
   need(&c, "probs", lp, rows * V);

@@ -79,13 +79,15 @@ void bd_attention(const bd_attention_args *a);
 /* The per-row work of the block sampler (native/kernels/sampling.c), exactly RefBackend.sampleRows of
  * src/tensor/ref.ts (float64, JavaScript's exp/log/pow). With logp ([rows][V] SUBS log-probabilities): row r of
  * probs becomes exp(logp[r]) after the filters temperature (1 = off), top-k (0 or >= V = off) and top-p (>= 1 = off,
- * includeCrossing keeps the crossing token); fallback[r] = 1 marks a row whose top-k / top-p were not applied (it
- * holds a NaN, or scratch memory ran out) and whose draws were not made (out = -1): the caller filters it by the
- * definition and draws again without logp. Then draw d (d < draws) picks a token from row drawRow[d] of probs into
+ * includeCrossing keeps the crossing token; temperature 0 = greedy); fallback[r] = 1 marks a row whose top-k /
+ * top-p were not applied (scratch memory ran out) and whose draws were not made (out = -1): the caller filters it
+ * by the definition and draws again without logp; fallback[r] = BD_NOT_A_DISTRIBUTION marks a row with a NaN or
+ * infinity or no positive entry, not filtered and not drawn from (out = -1). Then draw d (d < draws) picks a token from row drawRow[d] of probs into
  * out[d]: the race argmax q / (1e-10 - ln(u + 1e-10)) on q = p, or with maskId >= 0 on the DDPM posterior
  * q = p * keep, q[maskId] = stay. Its noise u is noise[d][V], or (noise NULL) the seeded row (seeds[3d], seeds[3d+1],
  * seeds[3d+2]) = (word 0, word 1, row) of src/sampling/random.ts seededRow. Rows (with logp) or draws (without) run
  * in parallel. */
+#define BD_NOT_A_DISTRIBUTION 2 /* = NOT_A_DISTRIBUTION of src/tensor/backend.ts */
 typedef struct {
   int rows, V;
   double *probs;

@@ -202,7 +202,7 @@ test('config: field validation names file and field', () => {
     throwsCkpt(() => parseHfConfig({ ...base, ...edit }, 'c.json'), /^c\.json: /, re);
   bad({ n_heads: 7 }, /hidden_dim 768 is not divisible by n_heads 7/);
   bad({ hidden_dim: 36, n_heads: 12 }, /head dim 3 must be even/);
-  bad({ vocab_size: -1 }, /"vocab_size" must be an integer >= 1/);
+  bad({ vocab_size: -1 }, /"vocab_size" must be an integer in \[2, 16777216\]/);
   bad({ n_blocks: 2.5 }, /"n_blocks" must be an integer/);
   bad({ hidden_dim: '768' }, /"hidden_dim" must be an integer/);
   bad({ dropout: 1.5 }, /"dropout" must be a number in \[0, 1\]/);

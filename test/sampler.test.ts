@@ -242,7 +242,7 @@ test('option errors are clear', () => {
   bad({ topP: 0 }, /topP must be in \(0, 1\]/);
   bad({ topP: 1.5 }, /topP must be in \(0, 1\]/);
   bad({ topP: NaN }, /topP must be in \(0, 1\]/);
-  bad({ temperature: 0 }, /temperature must be a positive/);
+  bad({ temperature: -1 }, /temperature must be 0 \(greedy\) or a positive/);
   bad({ topK: -1 }, /topK must be a non-negative integer/);
   bad({ steps: 0 }, /steps must be a positive integer/);
   bad({ steps: 3 }, /first-hitting needs steps >= blockSize \(4\)/);

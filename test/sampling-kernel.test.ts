@@ -2,15 +2,14 @@
  * The backends' `sampleRows` kernel (native/kernels/sampling.c) against its definition, RefBackend.sampleRows (the
  * TypeScript exp, filters, DDPM posterior, seeded noise and categorical race of src/sampling), bit for bit: the
  * same probabilities and the same tokens for odd shapes, flat / peaked / tied / one-hot / extreme rows, every
- * filter, explicit and seeded noise, with and without the posterior (t = 0 included), draw-only calls, and NaN rows
- * left to the definition. Then the sampler's use of it (LazyProbs: one call per step, draws from earlier calls,
- * fallback rows) on every backend against the reference backend.
+ * filter (temperatures 1e-6 to 100 and greedy 0 included), explicit and seeded noise, with and without the posterior
+ * (t = 0 included), draw-only calls, and NaN rows marked not a distribution. Then the sampler's use of it (LazyProbs:
+ * one call per step, draws from earlier calls, a NaN row an error) on every backend against the reference backend.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Backend, RowFilters, SampleRowsArgs } from '../src/tensor/backend.js';
+import { NOT_A_DISTRIBUTION, type Backend, type RowFilters, type SampleRowsArgs } from '../src/tensor/backend.js';
 import { RefBackend } from '../src/tensor/ref.js';
-import { rankFilters } from '../src/sampling/filters.js';
 import { ReplayRandom, SeededRandom, type RowNoise } from '../src/sampling/random.js';
 import { ddpmFactors } from '../src/sampling/schedule.js';
 import { LazyProbs, type RowDraw, type WindowModel } from '../src/sampling/window-model.js';
@@ -45,7 +44,9 @@ function logpRows(rng: Rng, V: number): Float32Array[] {
 
 const FILTERS: RowFilters[] = [
   {}, { topP: 0.9 }, { topP: 0.5, includeCrossing: true }, { topP: 1e-3 }, { temperature: 0.7, topP: 0.9 },
+  { temperature: 1e-6 }, { temperature: 0 }, { temperature: 1e-3, topP: 0.9 },
   { temperature: 1.3 }, { topK: 5 }, { topK: 17, topP: 0.95 }, { temperature: 0.1, topK: 3, topP: 0.8, includeCrossing: true },
+  { temperature: 100 }, { temperature: 0, topK: 4, topP: 0.5 }, { temperature: 2e-3, topK: 9 },
 ];
 
 /** Runs sampleRows on `be` with fresh outputs; returns probs, fallback and tokens. */
@@ -81,7 +82,7 @@ for (const { name, backend: be, why } of await availableBackends()) {
         const seeds = Int32Array.from({ length: drawRow.length * 3 }, (_, i) => (i % 3 === 2 ? i : (rng.uniform() * 2 ** 32) | 0));
         const maskId = V - 1;
         const posts = [null, { ...ddpmFactors(0.75, 0.25), maskId }, { ...ddpmFactors(0.5, 1 / 3), maskId }, { ...ddpmFactors(0, 0.25), maskId }];
-        for (const filters of V > 1000 ? FILTERS.slice(0, 5) : FILTERS) {
+        for (const filters of V > 1000 ? FILTERS.slice(0, 8) : FILTERS) {
           for (const [k, posterior] of posts.entries()) {
             const a = { rows: R, V, logp, filters, drawRow, posterior, ...(k % 2 ? { seeds } : { noise }) };
             const want = run(ref, a);
@@ -98,28 +99,23 @@ for (const { name, backend: be, why } of await availableBackends()) {
       }
     });
 
-    test('a row with a NaN: filters left to the definition, its draws not made; the other rows as the definition', () => {
+    test('a row with a NaN or infinity: marked not a distribution, unfiltered, not drawn from; the others as the definition', () => {
       const rng = new Rng(32);
       const V = 301;
-      const logp = new Float32Array(3 * V);
-      for (let r = 0; r < 3; r++) logp.set(logSoftmaxRow(rng, V, 2), r * V);
+      const logp = new Float32Array(4 * V);
+      for (let r = 0; r < 4; r++) logp.set(logSoftmaxRow(rng, V, 2), r * V);
       logp[V + 10] = NaN;
-      const noise = noiseFor(rng, 3, V);
-      for (const filters of [{ topP: 0.9 }, { topK: 4 }, { topK: 9, topP: 0.7 }, { temperature: 0.5, topP: 0.7 }]) {
-        const a = { rows: 3, V, logp, filters, drawRow: Int32Array.from([0, 1, 2]), noise };
+      logp[3 * V + 7] = Infinity;
+      for (const filters of [{}, { topP: 0.9 }, { topK: 4 }, { topK: 9, topP: 0.7 }, { temperature: 0.5, topP: 0.7 }, { temperature: 0 }]) {
+        const a = { rows: 4, V, logp, filters, drawRow: Int32Array.from([0, 1, 2, 3, 1]), noise: noiseFor(rng, 5, V) };
         const want = run(ref, a);
         const got = run(be!, a);
-        if (filters.temperature) {
-          // the temperature maps NaN to 0 (p > 0 fails), so no NaN is left to sort
-          assert.deepEqual(Array.from(got.fallback), [0, 0, 0]);
-          assert.deepEqual([...bits(got.probs), ...got.out], [...bits(want.probs), ...want.out]);
-          continue;
-        }
-        assert.deepEqual(Array.from(got.fallback), [0, 1, 0]);
-        assert.deepEqual(Array.from(got.out), [want.out[0], -1, want.out[2]]);
-        rankFilters(got.probs.subarray(V, 2 * V), 1, V, filters);
-        assert.deepEqual(bits(got.probs), bits(want.probs));
-        assert.equal(run(be!, { rows: 3, V, probs: got.probs, drawRow: Int32Array.from([1]), noise: noise.slice(V, 2 * V) }).out[0], want.out[1]);
+        const what = JSON.stringify(filters);
+        assert.deepEqual(Array.from(want.fallback), [0, NOT_A_DISTRIBUTION, 0, NOT_A_DISTRIBUTION], what);
+        assert.deepEqual(Array.from(got.fallback), Array.from(want.fallback), what);
+        assert.deepEqual(Array.from(got.out), [want.out[0], -1, want.out[2], -1, -1], what);
+        assert.deepEqual(Array.from(want.out), Array.from(got.out), what);
+        for (const r of [0, 2]) assert.deepEqual(bits(got.probs.subarray(r * V, (r + 1) * V)), bits(want.probs.subarray(r * V, (r + 1) * V)), `${what} row ${r}`);
       }
     });
 
@@ -130,11 +126,10 @@ for (const { name, backend: be, why } of await availableBackends()) {
       assert.throws(() => be!.sampleRows({ rows: 2, V: 4, probs, drawRow: Int32Array.from([1]), seeds: new Int32Array(2), out: new Int32Array(1) }));
     });
 
-    test('the sampler on the kernel: LazyProbs draws equal the reference backend (reused rows, mixed noise, NaN row)', () => {
+    test('the sampler on the kernel: LazyProbs draws equal the reference backend (reused rows, mixed noise); a NaN row throws', () => {
       const V = 97;
       const rng = new Rng(33);
       const logits = Float32Array.from({ length: 8 * V }, () => rng.normal() * 3);
-      logits[5 * V + 3] = NaN;
       /** a window model whose logits are fixed per row (flat index), whatever the backend */
       const stub = (backend: Backend): WindowModel => ({
         model: { config: { vocabSize: V }, backend } as unknown as DiT,
@@ -161,6 +156,9 @@ for (const { name, backend: be, why } of await availableBackends()) {
       const hybrid: Backend = Object.create(be!);
       hybrid.sampleRows = (a) => ref.sampleRows(a);
       assert.deepEqual(sample(be!), sample(hybrid));
+      // a NaN logit makes its row's log-softmax NaN: the step fails, naming the row, on both
+      logits[5 * V + 3] = NaN;
+      for (const b of [be!, hybrid]) assert.throws(() => sample(b), /batch item 1, position 1 of the block is not a probability distribution/);
     });
   });
 }

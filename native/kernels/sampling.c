@@ -278,15 +278,29 @@ static void draw(const rows_ctx *c, int d) {
   a->out[d] = race(a->probs + (int64_t)a->drawRow[d] * a->V, &c->post, g, a->V);
 }
 
-/* p = filters(exp(logp)) for row r; 1 when top-k / top-p are left to the caller (a NaN, or no scratch) */
+/* p = filters(exp(logp)) for row r (src/sampling/filters.ts applyFilters); 1 when top-k / top-p are left to the
+ * caller (no scratch), BD_NOT_A_DISTRIBUTION when the row has a NaN or infinity or no positive entry (not filtered:
+ * nothing may be drawn from it). The temperature is (p / max p)^(1/T), so the largest entry stays 1 and no row
+ * underflows to 0/0; T = 0 is greedy, a one-hot row at the first maximum. */
 static int filter_row(const bd_sample_rows_args *a, int r, double *buf) {
   const int V = a->V;
   double *row = a->probs + (int64_t)r * V;
   const float *l = a->logp + (int64_t)r * V;
   js_exp_floats(l, row, V);
-  if (a->temperature != 1) {
+  double mx = 0;
+  int arg = 0, ok = 1;
+  for (int v = 0; v < V; v++) {
+    double x = row[v];
+    ok &= x >= 0 && x < __builtin_inf();
+    if (x > mx) mx = x, arg = v;
+  }
+  if (!ok || !(mx > 0)) return BD_NOT_A_DISTRIBUTION;
+  if (a->temperature == 0) {
+    for (int v = 0; v < V; v++) row[v] = 0;
+    row[arg] = 1;
+  } else if (a->temperature != 1) {
     double s = 0;
-    for (int v = 0; v < V; v++) s += row[v] = row[v] > 0 ? js_pow(row[v], 1 / a->temperature) : 0;
+    for (int v = 0; v < V; v++) s += row[v] = row[v] >= mx ? 1 : row[v] > 0 ? js_pow(row[v] / mx, 1 / a->temperature) : 0;
     for (int v = 0; v < V; v++) row[v] /= s;
   }
   int k = a->topK > 0 && a->topK < V, p = a->topP < 1;

@@ -135,7 +135,8 @@ async function pplCommand(args: string[]): Promise<number> {
   } else {
     const rows: Int32Array[] = [];
     const w = new Wrapper({ L, insertEos: false, insertSpecial: true, bos: tok.bos, eos: tok.eos }, (r) => rows.push(Int32Array.from(r)));
-    for (const d of documents(listInputs(positionals))) w.push(tok.encode(d.text));
+    const files = listInputs(positionals, (file, why) => process.stderr.write(`bd3lm eval: skipping ${file}: ${why}\n`));
+    for (const d of documents(files)) w.push(tok.encode(d.text));
     if (rows.length === 0) throw new Error(`the text is shorter than one sequence of ${L} tokens`);
     batches = (function* () {
       for (let i = 0; i < rows.length && i / B < maxBatches; i += B) {

@@ -22,6 +22,8 @@ document per file, or one per non-blank line with --split-lines; folders are rea
 Every document is tokenised without special tokens, EOS is appended (unless --no-insert-eos), everything is
 concatenated and cut into rows of L tokens ([BOS] + L-2 + [EOS] with --insert-special); the last partial row is
 dropped. Validation documents (--valid-fraction / --valid-docs) are drawn with --seed and wrapped separately.
+Inside a folder, files that cannot be read or look binary are skipped with a warning; a file named directly must be
+readable UTF-8 text.
 `;
 
 const usage = (msg: string) => new UsageError(`${msg}\nusage: ${PREPARE_USAGE}`);
@@ -103,11 +105,13 @@ export async function runPrepare(args: string[]): Promise<number> {
     textField: values['text-field'],
     splitLines: !!values['split-lines'],
     onProgress: quiet ? undefined : (p) => process.stderr.write(progressLine(p)),
+    onSkip: (file, why) => process.stderr.write(`prepare: skipping ${file}: ${why}\n`),
   });
   if (picked.file) fs.copyFileSync(picked.file, path.join(values.out, TOKENIZER_FILE));
   const rate = s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0;
   const parts = [splitText('train', s.train, L)];
   if (s.valid) parts.push(splitText('valid', s.valid, L));
-  process.stdout.write(`prepared ${s.files} files (${mb(s.bytes)} MB, ${rate.toFixed(1)} MB/s, ${tokenizer.name}): ${parts.join('; ')}\n`);
+  const skipped = s.skipped ? `, ${s.skipped} unreadable or binary skipped` : '';
+  process.stdout.write(`prepared ${s.files} files (${mb(s.bytes)} MB, ${rate.toFixed(1)} MB/s, ${tokenizer.name}${skipped}): ${parts.join('; ')}\n`);
   return 0;
 }

@@ -1,6 +1,8 @@
 /**
  * Documents from text inputs, streamed one file at a time (spec 7.1 works per document). Conventions:
- * - a folder stands for every file under it (recursive, sorted by path; dot-files skipped);
+ * - a folder stands for every file under it (recursive, sorted by path; dot-files skipped); inside a folder, an
+ *   entry that cannot be read (a broken link, no permission) or looks binary (a NUL byte or invalid UTF-8 in its
+ *   first 64 KiB) is skipped and reported, while a file named on its own still fails on the same problems;
  * - `.jsonl` / `.ndjson` files: one document per line, the string in `textField` (blank lines skipped);
  * - other files: one document per file, or with `splitLines` one per non-blank line.
  * Bytes are read in 1 MiB pieces and decoded with a fatal UTF-8 decoder, so invalid text fails naming the file.
@@ -31,24 +33,74 @@ export const MAX_DOC_BYTES = 256 * 1024 * 1024;
 
 export const isJsonl = (file: string) => /\.(jsonl|ndjson)$/i.test(file);
 
-/** Expands folders into their files (recursive, sorted); missing paths are errors. */
-export function listInputs(inputs: string[]): string[] {
+/** Why a file found in a folder is skipped: unreadable, or binary by its first SNIFF_BYTES; null when it is text. */
+export const SNIFF_BYTES = 64 * 1024;
+function unusable(file: string): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    return `unreadable (${(e as Error).message})`;
+  }
+  try {
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const n = fs.readSync(fd, buf, 0, SNIFF_BYTES, 0);
+    const head = buf.subarray(0, n);
+    const nul = head.indexOf(0);
+    if (nul >= 0) return `binary (a NUL byte at offset ${nul})`;
+    try {
+      // stream: a character cut by the 64 KiB boundary is not an error
+      new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true });
+    } catch {
+      return 'binary (not UTF-8 text)';
+    }
+    return null;
+  } catch (e) {
+    return `unreadable (${(e as Error).message})`;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Expands folders into their files (recursive, sorted). A named path that is missing or not a file or folder is an
+ * error; inside a folder, entries that cannot be read or look binary go to `onSkip` with the reason (without
+ * `onSkip` they are errors). Nothing readable left is an error.
+ */
+export function listInputs(inputs: string[], onSkip?: (file: string, why: string) => void): string[] {
   const out: string[] = [];
+  let skipped = 0;
+  const skip = (p: string, why: string) => {
+    if (!onSkip) throw new Error(`${p}: ${why}`);
+    skipped++;
+    onSkip(p, why);
+  };
   const visit = (p: string, top: boolean) => {
     let st: fs.Stats;
     try {
       st = fs.statSync(p);
-    } catch {
-      throw new Error(`input not found: ${p}`);
+    } catch (e) {
+      if (top) throw new Error(`input not found: ${p}`);
+      const broken = (e as NodeJS.ErrnoException).code === 'ENOENT' && fs.lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink();
+      return skip(p, broken ? 'unreadable (a broken symbolic link)' : `unreadable (${(e as Error).message})`);
     }
     if (st.isDirectory()) {
-      const names = fs.readdirSync(p).filter((n) => !n.startsWith('.')).sort();
+      let names: string[];
+      try {
+        names = fs.readdirSync(p).filter((n) => !n.startsWith('.')).sort();
+      } catch (e) {
+        if (top) throw new Error(`cannot list ${p}: ${(e as Error).message}`);
+        return skip(p, `unreadable folder (${(e as Error).message})`);
+      }
       for (const n of names) visit(path.join(p, n), false);
-    } else if (st.isFile()) out.push(p);
-    else if (top) throw new Error(`not a file or folder: ${p}`);
+    } else if (st.isFile()) {
+      const why = top ? null : unusable(p);
+      if (why) skip(p, why);
+      else out.push(p);
+    } else if (top) throw new Error(`not a file or folder: ${p}`);
   };
   for (const p of inputs) visit(p, true);
-  if (out.length === 0) throw new Error(`no input files in ${inputs.join(', ')}`);
+  if (out.length === 0) throw new Error(`no ${skipped ? 'readable ' : ''}input files in ${inputs.join(', ')}${skipped ? ` (${skipped} skipped)` : ''}`);
   return out;
 }
 

@@ -164,8 +164,8 @@ export class Loader {
     for (const k of ['seed', 'shuffle', 'batchSize', 'dropLast', 'count', 'sha256'] as const) {
       if (s[k] !== mine[k]) throw new Error(`loader state is for ${k} = ${String(s[k])}, this loader has ${String(mine[k])}`);
     }
-    if (!(Number.isInteger(s.epoch) && s.epoch >= 0 && Number.isInteger(s.pos) && s.pos >= 0 && s.pos <= s.count)) {
-      throw new Error(`loader state has a bad position (epoch ${s.epoch}, pos ${s.pos})`);
+    if (!(Number.isInteger(s.epoch) && s.epoch >= 0 && Number.isInteger(s.pos) && s.pos >= 0 && s.pos <= s.count && Number.isInteger(s.step) && s.step >= 0)) {
+      throw new Error(`loader state has a bad position (epoch ${s.epoch}, pos ${s.pos}, step ${s.step})`);
     }
     if (s.epoch !== this.epoch) this.order = epochOrder(this.data.count, this.seed, s.epoch, this.shuffle);
     this.epoch = s.epoch;

@@ -27,6 +27,8 @@ export interface PrepareOptions extends CorpusOptions {
   validDocs?: number;
   seed?: number;
   onProgress?: (p: Progress) => void;
+  /** a file inside a folder input that is skipped (unreadable or binary), with the reason */
+  onSkip?: (file: string, why: string) => void;
   /** minimum time between onProgress calls (default 2000 ms) */
   progressMs?: number;
 }
@@ -52,6 +54,8 @@ export interface PrepareSummary {
   train: SplitSummary;
   valid?: SplitSummary;
   files: number;
+  /** files inside folder inputs skipped as unreadable or binary */
+  skipped: number;
   bytes: number;
   seconds: number;
 }
@@ -84,7 +88,11 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareSummary> {
   if (opts.validDocs !== undefined && !(Number.isInteger(opts.validDocs) && opts.validDocs >= 1)) {
     throw new Error(`validation documents must be a positive integer, got ${opts.validDocs}`);
   }
-  const files = listInputs(opts.inputs);
+  let skipped = 0;
+  const files = listInputs(opts.inputs, (file, why) => {
+    skipped++;
+    opts.onSkip?.(file, why);
+  });
   const corpus: CorpusOptions = { textField: opts.textField, splitLines: opts.splitLines };
   const t0 = Date.now();
   let last = t0;
@@ -156,7 +164,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareSummary> {
       tokens: metas[i].count * L,
       dropped: splits[i].wrapper.remainder,
     });
-    return { train: summary(0), valid: valid ? summary(1) : undefined, files: files.length, bytes: stats.bytes, seconds: (Date.now() - t0) / 1000 };
+    return { train: summary(0), valid: valid ? summary(1) : undefined, files: files.length, skipped, bytes: stats.bytes, seconds: (Date.now() - t0) / 1000 };
   } catch (e) {
     for (const s of splits) s.writer.abort();
     throw e;

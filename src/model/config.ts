@@ -57,6 +57,17 @@ export const PRESETS: Record<PresetName, ModelConfig> = Object.fromEntries(
   ]),
 ) as Record<PresetName, ModelConfig>;
 
+/** Upper bounds of the config fields checked at load (the largest real BD3-LM / MDLM: L = 1024..131072, 12-24 layers). */
+export const LIMITS = {
+  vocabSize: 2 ** 24,
+  modelLength: 2 ** 20,
+  /** hidden_dim and cond_dim (the MLP's 4 * hidden_dim^2 weights fit one typed array) */
+  width: 2 ** 15,
+  nBlocks: 4096,
+  /** values in one tensor (the largest typed array) */
+  tensor: 2 ** 32 - 1,
+} as const;
+
 /** Same sizes, another model family: sets the flags that family implies (spec 2.6, 8.4). */
 export function withModelType(cfg: ModelConfig, modelType: ModelType): ModelConfig {
   if (modelType === 'bd3lm') return { ...cfg, modelType, causal: false, adaln: true };
@@ -88,11 +99,11 @@ export function parseHfConfig(json: unknown, source: string): ModelConfig {
     fail(`model_type ${JSON.stringify(mt)} is not supported (expected "bd3lm", "mdlm" or "ar")`);
   const modelType = mt as ModelType;
 
-  const int = (key: string, def?: number, min = 1): number => {
+  const int = (key: string, def?: number, min = 1, max = Number.MAX_SAFE_INTEGER): number => {
     const v = o[key] ?? def;
     if (v === undefined) return fail(`missing field "${key}"`);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
-      fail(`field "${key}" must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+      fail(`field "${key}" must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
     return v as number;
   };
   const num = (key: string, def: number, lo: number, hi: number): number => {
@@ -107,13 +118,17 @@ export function parseHfConfig(json: unknown, source: string): ModelConfig {
     return v as boolean;
   };
 
-  const vocabSize = int('vocab_size', 50258);
-  const modelLength = int('model_length', 1024);
-  const hiddenDim = int('hidden_dim', 768);
-  const nBlocks = int('n_blocks', 12);
-  const nHeads = int('n_heads', 12);
+  // a token id besides the mask; the rest are far beyond any real model, so that an absurd value fails here and
+  // not as a typed-array allocation deep in sampling (LIMITS)
+  const vocabSize = int('vocab_size', 50258, 2, LIMITS.vocabSize);
+  const modelLength = int('model_length', 1024, 1, LIMITS.modelLength);
+  const hiddenDim = int('hidden_dim', 768, 1, LIMITS.width);
+  const nBlocks = int('n_blocks', 12, 1, LIMITS.nBlocks);
+  const nHeads = int('n_heads', 12, 1, hiddenDim);
   // cond_dim defaults are untrustworthy (class default 129); loading overrides it from the weights.
-  const condDim = int('cond_dim', modelType === 'ar' ? 0 : 128, modelType === 'ar' ? 0 : 1);
+  const condDim = int('cond_dim', modelType === 'ar' ? 0 : 128, modelType === 'ar' ? 0 : 1, LIMITS.width);
+  if (vocabSize * hiddenDim > LIMITS.tensor)
+    fail(`vocab_size ${vocabSize} x hidden_dim ${hiddenDim} values are more than one tensor can hold (${LIMITS.tensor})`);
   const dropout = num('dropout', 0.1, 0, 1);
   if (dropout >= 1) fail('field "dropout" must be < 1');
   const causal = bool('causal', modelType === 'ar');

@@ -18,14 +18,21 @@ export {
 } from './safetensors-format.js';
 export type SaveDtype = 'F32' | 'F16' | 'BF16';
 
-/** The bytes of an open file descriptor. */
+/** The bytes of an open file descriptor (a regular file); read errors name the path. */
 function fileSource(fd: number, path: string): ByteSource {
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) throw new CheckpointError(path, `not a regular file (${st.isDirectory() ? 'a directory' : 'a device, pipe or socket'})`);
   return {
-    size: fs.fstatSync(fd).size,
+    size: st.size,
     read(dst, pos) {
       let done = 0;
       while (done < dst.length) {
-        const n = fs.readSync(fd, dst, done, dst.length - done, pos + done);
+        let n: number;
+        try {
+          n = fs.readSync(fd, dst, done, dst.length - done, pos + done);
+        } catch (e) {
+          throw new CheckpointError(path, `cannot read at byte ${pos + done}: ${(e as Error).message}`);
+        }
         if (n === 0) throw new CheckpointError(path, `unexpected end of file at byte ${pos + done} (file changed while reading?)`);
         done += n;
       }

@@ -34,6 +34,7 @@ export interface GenerateOptions {
   /** default 'first-hitting' */
   sampler?: SamplerName;
   topP?: number;
+  /** p^(1/T), default 1; 0 = greedy (the most likely token, ties to the lowest id) */
   temperature?: number;
   topK?: number;
   /** 'threshold' sampler's tau (default 0.9) */
@@ -241,6 +242,13 @@ export class Generation implements AsyncIterable<GenerateEvent> {
   }
 }
 
+/**
+ * Starts a generation (options are validated now: bad ones throw here). Cost is per block, not per requested token:
+ * a block is denoised whole, every model call runs all L' positions of it and first hitting reveals one masked
+ * position per call, so a short request in a large block pays for the whole block: 8 new tokens after a 3-byte
+ * prompt with `blockSize` 256 take 252 model calls (8 with the default model's L' = 4). Keep the block size near
+ * the model's for short outputs.
+ */
 export function generate(model: DiT, tokenizer: Tokenizer, o: GenerateOptions): Generation {
   const warnings: string[] = [];
   const p = plan(model, tokenizer, o, warnings);

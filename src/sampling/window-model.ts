@@ -7,8 +7,8 @@
 import type { DiT, Layout } from '../model/dit.js';
 import { KVCache } from '../model/kvcache.js';
 import { subsLogProbs } from '../diffusion/subs.js';
-import type { SampleRowsArgs } from '../tensor/backend.js';
-import { rankFilters, type ProbFilters } from './filters.js';
+import { NOT_A_DISTRIBUTION, type SampleRowsArgs } from '../tensor/backend.js';
+import { notADistribution, rankFilters, type ProbFilters } from './filters.js';
 import type { RowNoise } from './random.js';
 
 export interface WindowModel {
@@ -212,8 +212,13 @@ export class LazyProbs {
         rows: todo.length, V, probs, logp, filters: this.filters, fallback, posterior, out: tok,
         drawRow: Int32Array.from(mine, (k) => this.at.get(draws[k].row)!.i), ...noiseArgs(mine.map((k) => draws[k]), V),
       });
+      const broken = fallback.indexOf(NOT_A_DISTRIBUTION);
+      if (broken >= 0) {
+        const r = todo[broken];
+        throw notADistribution(`the model's prediction for batch item ${Math.floor(r / this.active)}, position ${r % this.active} of the block`);
+      }
       mine.forEach((k, i) => (out[k] = tok[i]));
-      // the backend left these rows to the definition (a NaN in them): their draws are made below
+      // the backend left these rows to the definition (no scratch memory): their draws are made below
       fallback.forEach((f, i) => f && rankFilters(probs.subarray(i * V, (i + 1) * V), 1, V, this.filters));
     }
     // draws from rows computed by an earlier call (or left to the definition): one call per block of rows

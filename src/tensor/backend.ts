@@ -182,7 +182,7 @@ export interface AdamWArgs {
 
 /** Filters between the denoiser and a draw, applied in this order (src/sampling/filters.ts has the definitions). */
 export interface RowFilters {
-  /** p^(1/temperature), renormalised; 1 = off. Must be > 0. */
+  /** p^(1/temperature), renormalised (as (p / max p)^(1/T): no underflow); 1 = off; 0 = greedy (argmax, ties to the lowest id) */
   temperature?: number;
   /** keep the k most likely tokens (ties by lower index); 0 = off */
   topK?: number;
@@ -191,6 +191,9 @@ export interface RowFilters {
   /** keep the token crossing p (the common convention) instead of the reference's exclusion */
   includeCrossing?: boolean;
 }
+
+/** `SampleRowsArgs.fallback` of a row that is not a probability distribution (a broken model's NaN). */
+export const NOT_A_DISTRIBUTION = 2;
 
 /**
  * The per-row work of the block sampler (spec 5.1-5.3), in float64, rows in parallel where the backend has threads;
@@ -207,9 +210,10 @@ export interface SampleRowsArgs {
   logp?: Float32Array | null;
   filters?: RowFilters;
   /**
-   * [rows], with logp: 1 marks a row whose top-k / top-p were not applied (it holds a NaN, where the comparator
-   * sort of the definition is engine-defined, or scratch memory ran out) and whose draws were not made (out = -1):
-   * the caller filters it by the definition and draws again without logp. Else 0.
+   * [rows], with logp: 1 marks a row whose top-k / top-p were not applied (scratch memory ran out) and whose draws
+   * were not made (out = -1): the caller filters it by the definition and draws again without logp.
+   * NOT_A_DISTRIBUTION marks a row that is not a probability distribution (a NaN or infinite log-probability): not
+   * filtered, its draws not made (out = -1); nothing may be drawn from it. Else 0.
    */
   fallback?: Int32Array | null;
   /** the row of each draw (< rows); absent: no draws */

@@ -16,8 +16,9 @@ import type {
   RotaryArgs,
   SampleRowsArgs,
 } from './backend.js';
+import { NOT_A_DISTRIBUTION } from './backend.js';
 import { isHalf, widenHalf } from './half.js';
-import { applyFilters } from '../sampling/filters.js';
+import { applyFilters, isDistribution, notADistribution } from '../sampling/filters.js';
 import { sampleRow } from '../sampling/categorical.js';
 import { seededRow } from '../sampling/random.js';
 import { applyPosterior } from '../sampling/schedule.js';
@@ -123,16 +124,25 @@ export class RefBackend implements Backend {
     }
   }
 
-  /** The sampler's definitions composed (src/sampling); NaN rows are filtered here, so no row falls back. */
+  /** The sampler's definitions composed (src/sampling); only a row that is not a distribution is marked. */
   sampleRows(a: SampleRowsArgs): void {
     const { rows, V, probs } = a;
+    const broken = new Set<number>();
     if (a.logp) {
       for (let i = 0; i < rows * V; i++) probs[i] = Math.exp(a.logp[i]);
-      applyFilters(probs, rows, V, a.filters ?? {});
-      a.fallback?.fill(0, 0, rows);
+      for (let r = 0; r < rows; r++) {
+        if (!isDistribution(probs, r * V, V)) broken.add(r);
+        else applyFilters(probs.subarray(r * V, (r + 1) * V), 1, V, a.filters ?? {});
+        if (a.fallback) a.fallback[r] = broken.has(r) ? NOT_A_DISTRIBUTION : 0;
+        else if (broken.has(r)) throw notADistribution(`probability row ${r}`);
+      }
     }
     const drawRow = a.drawRow ?? new Int32Array(0);
     for (let d = 0; d < drawRow.length; d++) {
+      if (broken.has(drawRow[d])) {
+        a.out![d] = -1;
+        continue;
+      }
       const p = probs.subarray(drawRow[d] * V, (drawRow[d] + 1) * V);
       const q = a.posterior ? applyPosterior(p.slice(), 1, V, a.posterior) : p;
       const u = a.noise ? a.noise.subarray(d * V, (d + 1) * V) : seededRow(a.seeds![3 * d] >>> 0, a.seeds![3 * d + 1] >>> 0, a.seeds![3 * d + 2], V);

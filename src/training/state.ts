@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { saveSafetensors, loadSafetensors, atomicWrite } from '../model/safetensors.js';
 import { expectedParams } from '../model/params.js';
 import type { ModelConfig } from '../model/config.js';
+import { readLatest, readTrainStateFile, stepDirName } from './state-schema.js';
 
 export interface TrainState {
   step: number;
@@ -42,7 +43,7 @@ function saveMap(file: string, cfg: ModelConfig, map: Map<string, Float32Array>)
 }
 
 export function saveTrainState(run: string, cfg: ModelConfig, state: TrainState, t: TrainTensors): void {
-  const dirName = `step-${String(state.step).padStart(8, '0')}`;
+  const dirName = stepDirName(state.step);
   const dir = path.join(trainDir(run), dirName);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -62,10 +63,14 @@ export function hasTrainState(run: string): boolean {
   return fs.existsSync(latestFile(run));
 }
 
-/** Reads the latest complete checkpoint into `t` (arrays of the right sizes, e.g. the live model's). */
-export function loadTrainState(run: string, t: TrainTensors): TrainState {
-  const latest = JSON.parse(fs.readFileSync(latestFile(run), 'utf8')) as { dir: string };
-  const dir = path.join(trainDir(run), latest.dir);
+/**
+ * Reads the latest complete checkpoint into `t` (arrays of the right sizes, e.g. the live model's) and returns its
+ * state with the file it came from; latest.json and state.json are checked first (state-schema.ts).
+ */
+export function loadTrainState(run: string, cfg: ModelConfig, t: TrainTensors): { state: TrainState; file: string } {
+  const latest = readLatest(run);
+  const state = readTrainStateFile(latest, cfg) as unknown as TrainState;
+  const dir = latest.path;
   const fill = (file: string, into: Map<string, Float32Array>) => {
     const loaded = loadSafetensors(path.join(dir, file), { alloc: (n) => new Float32Array(n) });
     for (const [name, dst] of into) {
@@ -78,5 +83,5 @@ export function loadTrainState(run: string, t: TrainTensors): TrainState {
   fill('adam_m.safetensors', t.m);
   fill('adam_v.safetensors', t.v);
   fill('ema.safetensors', t.ema);
-  return JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as TrainState;
+  return { state, file: path.join(dir, 'state.json') };
 }

@@ -23,6 +23,7 @@ import { AdamW, clipFactor, type Param } from './optimizer.js';
 import { Ema } from './ema.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import { hasTrainState, loadTrainState, saveTrainState, type TrainState } from './state.js';
+import { ResumeFileError } from './state-schema.js';
 
 export interface TrainOptions {
   algo: Algo;
@@ -155,7 +156,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const identity = Object.fromEntries(IDENTITY_KEYS.map((k) => [k, o[k] ?? null]));
 
   if (resuming) {
-    const st = loadTrainState(o.out, { params: new Map(params.map((p) => [p.name, p.data])), m: opt.m, v: opt.v, ema: ema.shadow });
+    let loaded: ReturnType<typeof loadTrainState>;
+    try {
+      loaded = loadTrainState(o.out, cfg, { params: new Map(params.map((p) => [p.name, p.data])), m: opt.m, v: opt.v, ema: ema.shadow });
+    } catch (e) {
+      throw e instanceof ResumeFileError ? new TrainingError(`--resume: ${e.message}`) : e;
+    }
+    const st = loaded.state;
     for (const k of IDENTITY_KEYS) {
       if (JSON.stringify(st.options[k] ?? null) !== JSON.stringify(identity[k])) {
         throw new TrainingError(`--resume: the run in ${o.out} was started with ${k} = ${JSON.stringify(st.options[k])}, not ${JSON.stringify(identity[k])}`);
@@ -166,7 +173,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     opt.step = st.step;
     ema.updates = st.emaUpdates;
     rng.setState(st.rng);
-    loader.restore(st.loader as Parameters<Loader['restore']>[0]);
+    try {
+      loader.restore(st.loader as Parameters<Loader['restore']>[0]);
+    } catch (e) {
+      throw new TrainingError(`--resume: ${loaded.file}: field "loader": ${(e as Error).message}`);
+    }
     epsMin = st.epsMin;
     epsMax = st.epsMax;
     // drop metrics written after the checkpoint, so the resumed curve continues without duplicates
