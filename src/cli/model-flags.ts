@@ -1,9 +1,9 @@
 /**
- * The model flags `sample` and `serve` share: --model DIR (default: the embedded model), --backend, --weights.
+ * The model flags `sample` and `serve` share: --model DIR|ORG/NAME[@REV] (default: the embedded model), --backend, --weights.
  * Checked together with the other flags (before anything loads); loaded with the folder's tokenizer.
  */
 import { parseWeightDtype, type WeightDtype } from '../model/half.js';
-import { defaultModelDir, loadModel } from '../model/load.js';
+import { loadModel, resolveModel } from '../model/load.js';
 import type { DiT } from '../model/dit.js';
 import { loadTokenizer } from '../data/load-tokenizer.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -28,7 +28,7 @@ export function parseModelFlags(values: { model?: string; backend?: string; weig
 
 /** The model folder the flags name (or the default model's), loaded, with its tokenizer. */
 export async function loadFlaggedModel(f: ModelFlags): Promise<{ dir: string; model: DiT; tok: Tokenizer }> {
-  const dir = f.model ?? (await defaultModelDir());
+  const dir = await resolveModel(f.model); // a folder, or a repo id from the hub cache (downloaded when missing)
   const model = await loadModel(dir, { backend: f.backend, weights: f.weights });
   return { dir, model, tok: await loadTokenizer(dir, model.config) };
 }
