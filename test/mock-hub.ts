@@ -65,6 +65,10 @@ export class MockHub {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     this.log.push({ method: req.method ?? '', path: decodeURIComponent(url.pathname), range: req.headers.range, auth: req.headers.authorization });
+    // as the hub: readable from any page (the browser page fetches repo files itself); no HTTP caching, so a
+    // browser that does not download again is using its Cache API copy
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Cache-Control', 'no-store');
     if (this.failing) return void res.writeHead(500).end('down');
     const lfs = /^\/lfs\/([0-9a-f]{64})$/.exec(url.pathname);
     if (lfs) return this.serveBlob(lfs[1], req, res);
