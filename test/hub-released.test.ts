@@ -90,3 +90,40 @@ test('kuleshov-group/mdlm-owt: the MDLM layout loads (cond_dim from the weights)
   assert.equal(d.config.blockSize, 32);
   assert.deepEqual(d.problems, []);
 });
+
+test('bd3lm web --model ORG/NAME serves the downloaded snapshot', async () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-released-cache-'));
+  const p = spawn(process.execPath, [CLI, 'web', '--port', '0', '--model', 'kuleshov-group/mdlm-owt'], { env: { ...process.env, HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cache } });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      p.stdout.on('data', (d) => {
+        out += d;
+        const m = /serving (http:\/\/\S+\/)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      p.on('exit', (code) => reject(new Error(`bd3lm web exited ${code}`)));
+    });
+    const served = Buffer.from(await (await fetch(`${url}model/model.safetensors`)).arrayBuffer());
+    const repo = hub.repos.get('kuleshov-group/mdlm-owt')!;
+    assert.ok(served.equals(repo.commits[COMMIT]['model.safetensors']));
+  } finally {
+    p.kill('SIGTERM');
+  }
+});
+
+test('the download progress bar is drawn on a terminal, and not with --quiet', { skip: fs.existsSync('/usr/bin/script') ? false : 'no script(1) for a pseudo-terminal' }, async () => {
+  for (const quiet of [false, true]) {
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-released-cache-'));
+    const cmd = [process.execPath, CLI, 'info', 'kuleshov-group/mdlm-owt', ...(quiet ? ['--quiet'] : [])].map((a) => `'${a}'`).join(' ');
+    // script(1) runs the command on a pseudo-terminal, as a user's shell would
+    const r = await new Promise<string>((resolve) => {
+      const p = spawn('/usr/bin/script', ['-qec', `${cmd} >/dev/null`, '/dev/null'], { env: { ...process.env, HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cache } });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.on('close', () => resolve(out));
+    });
+    if (quiet) assert.doesNotMatch(r, /model\.safetensors \[/);
+    else assert.match(r, /model\.safetensors \[#{24}\] \d+\.\d MB \/ \d+\.\d MB .* MB\/s {2}ETA /);
+  }
+});
