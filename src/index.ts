@@ -9,7 +9,10 @@ export { loadSafetensors, saveSafetensors, CheckpointError } from './model/safet
 export { readNpy, writeNpy } from './model/npy.js';
 export { DiT, type ForwardRequest, type ForwardResult, type Layout } from './model/dit.js';
 export { KVCache, type StepOptions } from './model/kvcache.js';
-export { loadModel, defaultModelDir, type LoadOptions } from './model/load.js';
+export { loadModel, defaultModelDir, resolveModel, type LoadOptions } from './model/load.js';
+export { HubError, downloadRepoFiles, type HubOptions, type DownloadProgress } from './hub/download.js';
+export { parseRepoRef, type RepoRef } from './hub/repo-id.js';
+export { convertLightning, writeConverted, type ConvertResult } from './model/ckpt/convert.js';
 export { loadModelFromBytes, loadModelFromUrl, type BytesLoadOptions, type UrlLoadOptions } from './model/load-bytes.js';
 export type { WeightDtype } from './model/half.js';
 export { initTensors } from './model/init.js';

@@ -116,9 +116,12 @@ stopBtn.addEventListener('click', () => send({ type: 'stop' }));
 const sendDelay = (): void => send({ type: 'delay', ms: Math.max(0, input('delay').valueAsNumber || 0) });
 input('delay').addEventListener('input', sendDelay);
 
+// ?model=ORG/NAME[@REV] loads a repo from the hub (kept in the Cache API); default: the model bd3lm web serves
+const query = new URLSearchParams(location.search);
 send({
   type: 'init',
-  modelUrl: new URL('model/', document.baseURI).href,
+  modelUrl: query.get('model') ?? new URL('model/', document.baseURI).href,
+  endpoint: query.get('endpoint') ?? undefined,
   wasmUrl: new URL('wasm/', document.baseURI).href,
   threads: Math.min(4, navigator.hardwareConcurrency || 1),
 });

@@ -16,7 +16,8 @@ export interface PageOptions {
 }
 
 export type ToWorker =
-  | { type: 'init'; modelUrl: string; wasmUrl: string; threads: number }
+  /** modelUrl: the served folder URL, or a Hugging Face repo id fetched from `endpoint` (the page's ?model= / ?endpoint=) */
+  | { type: 'init'; modelUrl: string; wasmUrl: string; threads: number; endpoint?: string }
   | { type: 'generate'; options: PageOptions }
   /** slow motion, changeable while a generation runs: milliseconds to wait after each reveal step (0: full speed) */
   | { type: 'delay'; ms: number }

@@ -24,7 +24,7 @@ let stepDelayMs = 0;
 scope.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'init') {
-    loaded = load(m.modelUrl, m.wasmUrl, m.threads);
+    loaded = load(m.modelUrl, m.wasmUrl, m.threads, m.endpoint);
     loaded.catch((err: unknown) => post({ type: 'error', during: 'load', message: message(err) }));
   } else if (m.type === 'generate') {
     void run(m.options);
@@ -47,10 +47,11 @@ async function backend(wasmUrl: string, threads: number): Promise<WasmBackend> {
   }
 }
 
-async function load(modelUrl: string, wasmUrl: string, threads: number): Promise<{ model: DiT; tok: Tokenizer }> {
+async function load(modelUrl: string, wasmUrl: string, threads: number, endpoint?: string): Promise<{ model: DiT; tok: Tokenizer }> {
   const be = await backend(wasmUrl, threads);
   const { model, configJson, tokenizerFile } = await loadModelFromUrl(modelUrl, {
     backend: be,
+    endpoint,
     onProgress: (loaded, total) => post({ type: 'progress', loaded, total }),
   });
   const tok = await tokenizerForConfigJson(configJson, model.config.vocabSize, tokenizerFile);

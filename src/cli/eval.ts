@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadModel } from '../model/load.js';
+import { loadModel, resolveModel } from '../model/load.js';
 import type { DiT } from '../model/dit.js';
 import { loadTokenizer } from '../data/load-tokenizer.js';
 import { genPPL } from '../eval/genppl.js';
@@ -63,9 +63,10 @@ async function genPplCommand(args: string[]): Promise<number> {
   };
   const opts = { window: int(values.window, '--window'), stride: int(values.stride, '--stride'), maxLength: int(values['max-length'], '--max-length') };
   if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw bad(`unknown backend '${values.backend}'`);
-  const judge = await loadModel(values.judge, { backend: values.backend as BackendName | undefined });
+  const judgeDir = await resolveModel(values.judge); // a folder or a repo id
+  const judge = await loadModel(judgeDir, { backend: values.backend as BackendName | undefined });
   const samples = await readSamples(positionals[0], async () => {
-    const tok = await loadTokenizer(values.judge!, judge.config);
+    const tok = await loadTokenizer(judgeDir, judge.config);
     return (t) => tok.encode(t);
   });
   const report = genPPL(judge, samples, opts);
@@ -125,11 +126,12 @@ async function pplCommand(args: string[]): Promise<number> {
   const maxBatches = int(values['max-batches'], '--max-batches', 1) ?? Infinity;
   const seed = int(values.seed, '--seed', 0) ?? 1;
   if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw bad(`unknown backend '${values.backend}'`);
-  const model = await loadModel(values.model, { backend: values.backend as BackendName | undefined });
+  const modelDir = await resolveModel(values.model); // a folder or a repo id
+  const model = await loadModel(modelDir, { backend: values.backend as BackendName | undefined });
   const L = model.config.modelLength;
   let batches: Iterable<{ ids: Int32Array; rows: number }>;
   let source: string;
-  const tok = await loadTokenizer(values.model, model.config);
+  const tok = await loadTokenizer(modelDir, model.config);
   if (values.data) {
     ({ dir: source, batches } = splitBatches(values.data, model, B, maxBatches, false));
   } else {

@@ -1,16 +1,17 @@
 import { describeCheckpoint } from '../model/checkpoint.js';
+import { resolveModel } from '../model/load.js';
 import { parseArgs } from 'node:util';
 import { withUsage, UsageError } from './args.js';
 
-const USAGE = 'bd3lm info DIR [--json]';
+const USAGE = 'bd3lm info DIR|ORG/NAME[@REV] [--json] [--quiet]';
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(4) : String(x));
 
 /** Prints a checkpoint's config, parameter count and per-tensor summary; exit 1 when the file has problems. */
 export async function runInfo(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(USAGE, () => parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true }));
+  const { values, positionals } = withUsage(USAGE, () => parseArgs({ args, options: { json: { type: 'boolean' }, quiet: { type: 'boolean' } }, allowPositionals: true, strict: true }));
   if (positionals.length !== 1) throw new UsageError(`expected one folder\nusage: ${USAGE}`);
-  const d = describeCheckpoint(positionals[0]);
+  const d = describeCheckpoint(await resolveModel(positionals[0], values.quiet ? { progress: false } : undefined)); // a folder or a repo id
   if (values.json) {
     process.stdout.write(JSON.stringify(d) + '\n');
     return d.problems.length ? 1 : 0;

@@ -11,6 +11,7 @@ import { runExport } from './export.js';
 import { runServe } from './serve.js';
 import { runWeb } from './web.js';
 import { runTokenizer } from './tokenizer.js';
+import { runConvert } from './convert.js';
 
 const USAGE = `bd3lm — Block Diffusion language models
 
@@ -34,6 +35,8 @@ Commands:
   train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny] [--block-size 4] [--steps N] [--resume RUN_DIR] ...
                            train with checkpoints that resume exactly (Ctrl-C saves and stops)
   plot RUN_DIR... [--out FILE.svg]   loss, validation NELBO and clip-search variance curves as SVG
+  convert FILE.ckpt --config config.json --out DIR [--no-ema]
+                           the authors' PyTorch Lightning checkpoint to a model folder (EMA weights by default)
   export DIR --out DIR [--dtype f16|bf16|f32]
                            rewrite a checkpoint with half-precision parameters (half the file size)
   serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--max-tokens-cap 1024] [--max-active 8] [--max-queue 64] ...
@@ -42,9 +45,10 @@ Commands:
                            serve the browser page (npm run build:web): the model runs in the browser, in WebAssembly
 
 Environment: BD3LM_BACKEND=native|wasm forces a backend; BD3LM_THREADS sets the thread count.
+--model takes a folder or a Hugging Face repo id ORG/NAME[@REV] (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE, HF_HUB_OFFLINE).
 `;
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain, plot: runPlot, export: runExport, serve: runServe, web: runWeb, tokenizer: runTokenizer };
+const commands: Record<string, (args: string[]) => Promise<number>> = { info: runInfo, verify: runVerify, sample: runSample, eval: runEval, prepare: runPrepare, train: runTrain, plot: runPlot, export: runExport, serve: runServe, web: runWeb, tokenizer: runTokenizer, convert: runConvert };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -10,7 +10,7 @@ import { UsageError, withUsage } from './args.js';
 import { loadFlaggedModel, parseModelFlags } from './model-flags.js';
 
 export const SAMPLE_USAGE =
-  'bd3lm sample [--model DIR (default: the embedded models/default)] [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy] [--top-p 0.9] ' +
+  'bd3lm sample [--model DIR|ORG/NAME[@REV] (default: the embedded models/default)] [--quiet] [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy] [--top-p 0.9] ' +
   '[--top-k K] [--temperature T] [--threshold 0.9] [--entropy-bound 1] [--steps N] [--block-size N] [--batch N] [--seed 1] ' +
   '[--no-bos] [--no-eos-stop] [--no-cache] [--stream] [--json] [--backend native|wasm|ref] [--weights f32|bf16|f16]';
 
@@ -34,7 +34,7 @@ export async function runSample(args: string[]): Promise<number> {
         'top-p': { type: 'string' }, 'top-k': { type: 'string' }, temperature: { type: 'string' }, threshold: { type: 'string' },
         'entropy-bound': { type: 'string' }, steps: { type: 'string' }, 'block-size': { type: 'string' }, batch: { type: 'string' },
         seed: { type: 'string' }, 'no-bos': { type: 'boolean' }, 'no-eos-stop': { type: 'boolean' }, 'no-cache': { type: 'boolean' },
-        stream: { type: 'boolean' }, json: { type: 'boolean' }, backend: { type: 'string' }, weights: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        stream: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, backend: { type: 'string' }, weights: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }),

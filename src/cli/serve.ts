@@ -9,7 +9,7 @@ import { UsageError, integerFlag, portFlag, untilStopSignal, withUsage } from '.
 import { loadFlaggedModel, parseModelFlags } from './model-flags.js';
 
 export const SERVE_USAGE =
-  'bd3lm serve [--model DIR (default: the embedded models/default)] [--host 127.0.0.1] [--port 8080] ' +
+  'bd3lm serve [--model DIR|ORG/NAME[@REV] (default: the embedded models/default)] [--quiet] [--host 127.0.0.1] [--port 8080] ' +
   `[--max-tokens-cap ${SERVER_DEFAULTS.maxTokensCap}] [--max-body 64k] [--max-active ${SERVER_DEFAULTS.maxActive}] ` +
   `[--max-queue ${SERVER_DEFAULTS.maxQueue}] [--backend native|wasm|ref] [--weights f32|bf16|f16]`;
 
@@ -30,7 +30,7 @@ export async function runServe(args: string[]): Promise<number> {
       options: {
         model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'max-tokens-cap': { type: 'string' },
         'max-body': { type: 'string' }, 'max-active': { type: 'string' }, 'max-queue': { type: 'string' }, backend: { type: 'string' },
-        weights: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        weights: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }),

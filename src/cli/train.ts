@@ -9,13 +9,14 @@ import { train, TrainingError, type TrainOptions } from '../training/trainer.js'
 import type { Algo } from '../training/objective.js';
 import type { PresetName } from '../model/config.js';
 import { UsageError, withUsage } from './args.js';
+import { resolveModel } from '../model/load.js';
 
 export const TRAIN_USAGE =
   'bd3lm train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny|small|medium] [--block-size 4] ' +
   '[--hidden N --layers N --heads N --cond-dim N] [--batch-size 8] [--accumulate 1] [--steps 1000] [--lr 3e-4] [--warmup 2500] [--lr-schedule constant|cosine] ' +
   '[--grad-clip 1] [--ema 0.9999] [--dropout 0.1] [--weight-decay 0] [--seed 1] [--save-every 500] [--eval-every N] ' +
   '[--eval-batches 8] [--clip-widths 0.5,0.6,...] [--clip-delta 0.05] [--fix-clipping] [--resample] [--full-masking] ' +
-  '[--init DIR] [--resume RUN_DIR] [--backend native|wasm] [--log-every 10]';
+  '[--init DIR|ORG/NAME[@REV]] [--resume RUN_DIR] [--backend native|wasm] [--log-every 10]';
 
 const usage = (msg: string) => new UsageError(`${msg}\nusage: ${TRAIN_USAGE}`);
 
@@ -99,7 +100,7 @@ export async function runTrain(args: string[]): Promise<number> {
     evalEvery: num(v['eval-every'], '--eval-every', { int: true, min: 1 }),
     evalBatches: num(v['eval-batches'], '--eval-batches', { int: true, min: 1 }),
     clipWidths: widths, clipDelta: num(v['clip-delta'], '--clip-delta', { gt: 0 }), fixClipping: v['fix-clipping'],
-    resample: v.resample, epsMin: full ? 1 : undefined, epsMax: full ? 1 : undefined, init: v.init, resume: v.resume !== undefined,
+    resample: v.resample, epsMin: full ? 1 : undefined, epsMax: full ? 1 : undefined, init: v.init === undefined ? undefined : await resolveModel(v.init), resume: v.resume !== undefined,
     shouldStop: () => interrupted,
     onMetrics: (m) => {
       if (typeof m.loss === 'number') {

@@ -8,12 +8,12 @@ import * as nodePath from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { CONFIG_FILE, WEIGHTS_FILE } from '../model/checkpoint.js';
-import { defaultModelDir } from '../model/load.js';
+import { resolveModel } from '../model/load.js';
 import { packageRoot } from '../tensor/package-root.js';
 import { createStaticServer, type Mount } from '../web/static-server.js';
 import { UsageError, portFlag, untilStopSignal, withUsage } from './args.js';
 
-export const WEB_USAGE = 'bd3lm web [--port 8000] [--host 127.0.0.1] [--model DIR]';
+export const WEB_USAGE = 'bd3lm web [--port 8000] [--host 127.0.0.1] [--model DIR|ORG/NAME[@REV]] [--quiet]';
 
 /** The mounts of the page, or an error saying which part is missing and how to build it. */
 export async function webMounts(modelDir: string): Promise<Mount[]> {
@@ -38,7 +38,7 @@ export async function runWeb(args: string[]): Promise<number> {
   const { values } = withUsage(WEB_USAGE, () =>
     parseArgs({
       args,
-      options: { port: { type: 'string' }, host: { type: 'string' }, model: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { port: { type: 'string' }, host: { type: 'string' }, model: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
     }),
   );
@@ -48,7 +48,7 @@ export async function runWeb(args: string[]): Promise<number> {
   }
   const port = portFlag(values.port, 8000, (msg) => new UsageError(`${msg}\nusage: ${WEB_USAGE}`));
   const host = values.host ?? '127.0.0.1';
-  const modelDir = nodePath.resolve(values.model ?? (await defaultModelDir()));
+  const modelDir = nodePath.resolve(await resolveModel(values.model, values.quiet ? { progress: false } : undefined)); // a repo id is downloaded into the hub cache first
   const server = createStaticServer(await webMounts(modelDir));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

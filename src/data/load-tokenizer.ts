@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { BUILTIN_TOKENIZERS, builtinTokenizer, tokenizerForConfigJson, type TokenizerFile } from './tokenizers.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
-import { defaultModelDir } from '../model/load.js';
+import { resolveModel } from '../model/load.js';
 import { parseHfConfig } from '../model/config.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -31,11 +31,11 @@ export function tokenizerFileIn(dir: string): TokenizerFile | undefined {
 }
 
 /**
- * The tokenizer of a model folder (default: the embedded default model): its tokenizer.json if it has one, else the
+ * The tokenizer of a model folder or repo id (default: the embedded default model): its tokenizer.json if it has one, else the
  * built-in one its config.json names or implies. `config` (the loaded model's) saves reading config.json twice.
  */
 export async function loadTokenizer(dir?: string, config?: { vocabSize: number }): Promise<Tokenizer> {
-  const folder = dir ?? (await defaultModelDir());
+  const folder = await resolveModel(dir); // a folder, a repo id (from the hub cache), or the default model
   let json: unknown;
   try {
     json = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8'));

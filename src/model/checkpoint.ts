@@ -26,7 +26,7 @@ function filesOf(dir: string): { configPath: string; weightsPath: string } {
   const weightsPath = nodePath.join(dir, WEIGHTS_FILE);
   if (!fs.existsSync(weightsPath)) {
     const other = fs.readdirSync(dir).find((f) => /\.(ckpt|bin|pt|pth)$/.test(f));
-    const hint = other ? `; found ${other}: convert Lightning/PyTorch checkpoints to safetensors offline (spec 8.5)` : '';
+    const hint = other ? `; found ${other}: a Lightning checkpoint converts with bd3lm convert ${nodePath.join(dir, other)} --config config.json --out DIR` : '';
     throw new CheckpointError(weightsPath, `missing${hint}`);
   }
   return { configPath: nodePath.join(dir, CONFIG_FILE), weightsPath };

@@ -8,6 +8,8 @@ import { CONFIG_FILE, WEIGHTS_FILE, readCheckpoint, type CheckpointContents } fr
 import { DiT } from './dit.js';
 import { halveWeights, type WeightDtype } from './half.js';
 import { bytesSource, openSource } from './safetensors-format.js';
+import { fetchBytes } from '../hub/browser-fetch.js';
+import { DEFAULT_ENDPOINT, parseRepoRef, repoIdProblem, resolveUrl } from '../hub/repo-id.js';
 
 export interface BytesLoadOptions {
   /** where the weights go and the model runs */
@@ -34,59 +36,53 @@ export function loadModelFromBytes(configText: string, weights: Uint8Array, opts
 export interface UrlLoadOptions extends BytesLoadOptions {
   /** reports download progress of the weights (total is 0 when the server sends no length) */
   onProgress?: (loaded: number, total: number) => void;
+  /** the hub a repo id is fetched from (default https://huggingface.co) */
+  endpoint?: string;
+  /** Cache API storage for the files; default 'bd3lm-models' for a repo id, none for a folder URL; false: none */
+  cache?: string | false;
+}
+
+/** The model and config URLs of `base`: a repo id `ORG/NAME[@REVISION]` (no trailing slash) or a folder URL. */
+const TOKENIZER_FILE = 'tokenizer.json';
+
+function modelFiles(base: string | URL, endpoint?: string): { config: string; weights: string; tokenizer: string; source: string; repo: boolean } {
+  if (typeof base === 'string' && !base.includes('://') && !base.endsWith('/') && !/^[.~/]/.test(base) && repoIdProblem(base) === undefined) {
+    const ref = parseRepoRef(base);
+    const hub = endpoint ?? DEFAULT_ENDPOINT;
+    return { config: resolveUrl(hub, ref, CONFIG_FILE), weights: resolveUrl(hub, ref, WEIGHTS_FILE), tokenizer: resolveUrl(hub, ref, TOKENIZER_FILE), source: base, repo: true };
+  }
+  const folder = new URL(base, globalThis.location?.href);
+  if (!folder.pathname.endsWith('/')) folder.pathname += '/';
+  return { config: new URL(CONFIG_FILE, folder).href, weights: new URL(WEIGHTS_FILE, folder).href, tokenizer: new URL(TOKENIZER_FILE, folder).href, source: folder.href.replace(/\/$/, ''), repo: false };
 }
 
 /**
- * The model, the raw config.json object (it may name the tokenizer) and the folder's tokenizer.json (parsed, with its
- * URL; absent when the server answers 404) of the checkpoint at folder URL `base`.
+ * The model, the raw config.json object (it may name the tokenizer) and the tokenizer.json (parsed, with its URL;
+ * absent when the server answers 404) of a Hugging Face repo id (`'kuleshov-group/bd3lm-owt-block_size16'`, from the
+ * hub's resolve URLs, kept in the Cache API) or of the checkpoint at folder URL `base`.
  */
 export async function loadModelFromUrl(
   base: string | URL,
   opts: UrlLoadOptions,
 ): Promise<{ model: DiT; configJson: unknown; tokenizerFile?: { json: unknown; source: string } }> {
-  const folder = new URL(base, globalThis.location?.href);
-  if (!folder.pathname.endsWith('/')) folder.pathname += '/';
-  const configText = await (await fetchOk(new URL(CONFIG_FILE, folder))).text();
-  const weights = await readBody(await fetchOk(new URL(WEIGHTS_FILE, folder)), opts.onProgress);
-  const source = folder.href.replace(/\/$/, '');
-  const model = loadModelFromBytes(configText, weights, opts, source);
-  const tokUrl = new URL('tokenizer.json', folder);
-  const tokRes = await fetch(tokUrl);
+  const files = modelFiles(base, opts.endpoint);
+  const cacheName = opts.cache === false ? undefined : opts.cache ?? (files.repo ? 'bd3lm-models' : undefined);
+  const configText = new TextDecoder().decode(await fetchBytes(files.config, { cacheName }));
+  const weights = await fetchBytes(files.weights, { cacheName, onProgress: opts.onProgress });
+  const model = loadModelFromBytes(configText, weights, opts, files.source);
   let tokenizerFile: { json: unknown; source: string } | undefined;
-  if (tokRes.ok) {
+  let tokText: string | undefined;
+  try {
+    tokText = new TextDecoder().decode(await fetchBytes(files.tokenizer, { cacheName }));
+  } catch (e) {
+    if (!/HTTP 404/.test((e as Error).message)) throw e; // no tokenizer.json: the config names or implies one
+  }
+  if (tokText !== undefined) {
     try {
-      tokenizerFile = { json: JSON.parse(await tokRes.text()), source: tokUrl.href };
+      tokenizerFile = { json: JSON.parse(tokText), source: files.tokenizer };
     } catch (e) {
-      throw new Error(`${tokUrl.href}: not valid JSON (${(e as Error).message})`);
+      throw new Error(`${files.tokenizer}: not valid JSON (${(e as Error).message})`);
     }
-  } else if (tokRes.status !== 404) throw new Error(`cannot fetch ${tokUrl.href}: HTTP ${tokRes.status}`);
+  }
   return { model, configJson: JSON.parse(configText) as unknown, tokenizerFile };
-}
-
-async function fetchOk(url: URL): Promise<Response> {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`cannot fetch ${url.href}: HTTP ${res.status}`);
-  return res;
-}
-
-async function readBody(res: Response, onProgress?: (loaded: number, total: number) => void): Promise<Uint8Array> {
-  const total = Number(res.headers.get('content-length') ?? 0);
-  if (!onProgress || !res.body) return new Uint8Array(await res.arrayBuffer());
-  const parts: Uint8Array[] = [];
-  let loaded = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    loaded += value.length;
-    onProgress(loaded, total);
-  }
-  const out = new Uint8Array(loaded);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

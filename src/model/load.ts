@@ -5,6 +5,8 @@ import type { DiT } from './dit.js';
 import type { WeightDtype } from './half.js';
 import { modelFromCheckpoint } from './load-bytes.js';
 import { packageRoot } from '../tensor/package-root.js';
+import { resolveModelDir, type ResolveOptions } from '../hub/resolve.js';
+import { CONFIG_FILE, WEIGHTS_FILE } from './checkpoint-format.js';
 
 export interface LoadOptions {
   /** a backend instance, or a name to create one (default: native when built, else wasm; $BD3LM_BACKEND) */
@@ -14,6 +16,8 @@ export interface LoadOptions {
    * sampling step streams (fp32 arithmetic; logits change slightly, see README); inference only.
    */
   weights?: WeightDtype;
+  /** for a repo id: the hub, token, cache and progress bar (default: $HF_ENDPOINT, $HF_TOKEN, the shared cache, a bar on a terminal) */
+  hub?: ResolveOptions;
 }
 
 /** The embedded default model shipped with the package (models/default; see its README.md model card). */
@@ -23,11 +27,20 @@ export async function defaultModelDir(): Promise<string> {
 }
 
 /**
- * Loads a checkpoint folder (config.json + model.safetensors, HF layout) onto a backend; without a folder, the
- * embedded default model.
+ * The folder a model name means: the default model's without a name, a local folder, or a Hugging Face repo id
+ * `ORG/NAME[@REVISION]` from the shared hub cache, downloaded into it when missing (src/hub/resolve.ts).
+ */
+export async function resolveModel(name?: string, hub?: ResolveOptions): Promise<string> {
+  return name === undefined ? defaultModelDir() : resolveModelDir(name, [CONFIG_FILE, WEIGHTS_FILE], hub);
+}
+
+/**
+ * Loads a checkpoint (config.json + model.safetensors, HF layout) onto a backend: a folder, a repo id such as
+ * 'kuleshov-group/bd3lm-owt-block_size16' (see `resolveModel`), or without a name the embedded default model.
  */
 export async function loadModel(dir?: string, opts: LoadOptions = {}): Promise<DiT> {
+  const folder = await resolveModel(dir, opts.hub);
   const backend = typeof opts.backend === 'object' ? opts.backend : await createBackend(opts.backend);
-  const ckpt = loadCheckpoint(dir ?? (await defaultModelDir()), { alloc: (n) => backend.alloc(n) });
+  const ckpt = loadCheckpoint(folder, { alloc: (n) => backend.alloc(n) });
   return modelFromCheckpoint(ckpt, backend, opts.weights);
 }
