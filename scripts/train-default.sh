@@ -6,15 +6,15 @@
 # 1 is that sweep's winning run, phase 2 continues from its weights. Needs the built project (npm run build).
 # An interrupted phase continues from its last checkpoint when the script is run again.
 #   usage: scripts/train-default.sh [WORK=work/default] [OUT=models/default]
-#   env: VOCAB (8192), CORPUS (kjv|all), STEPS (phase 2 steps, 1100), LR (1e-3)
+#   env: VOCAB (8192), CORPUS (kjv|all), STEPS (phase 2 steps, 900), LR (phase 2 peak, 4e-4: at 1e-3 phase 2 diverged)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-work/default}
 OUT=${2:-models/default}
 VOCAB=${VOCAB:-8192}
 CORPUS=${CORPUS:-kjv}
-STEPS=${STEPS:-1100}
-LR=${LR:-1e-3}
+STEPS=${STEPS:-900}
+LR=${LR:-4e-4}
 bd3lm() { node dist/src/cli/main.js "$@"; }
 # phase 1: the sweep's run of this recipe (tokenizer, data split, 200 steps from scratch); skipped if already done
 ONLY="bpe${VOCAB:0:1}k-$CORPUS" bash scripts/sweep-default.sh "$WORK"
