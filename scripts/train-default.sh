@@ -6,7 +6,7 @@
 # 1 is that sweep's winning run, phase 2 continues from its weights. Needs the built project (npm run build).
 # An interrupted phase continues from its last checkpoint when the script is run again.
 #   usage: scripts/train-default.sh [WORK=work/default] [OUT=models/default]
-#   env: VOCAB (8192), CORPUS (kjv|all), STEPS (phase 2 steps, 900), LR (phase 2 peak, 4e-4: at 1e-3 phase 2 diverged)
+#   env: VOCAB (8192), CORPUS (kjv|all), STEPS (phase 2 steps, 900), LR (phase 2 peak, 4e-4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-work/default}
