@@ -11,7 +11,7 @@ export { DiT, type ForwardRequest, type ForwardResult, type Layout } from './mod
 export { KVCache, type StepOptions } from './model/kvcache.js';
 export { loadModel, defaultModelDir, type LoadOptions } from './model/load.js';
 export { loadModelFromBytes, loadModelFromUrl, type BytesLoadOptions, type UrlLoadOptions } from './model/load-bytes.js';
-export type { WeightDtype } from './model/half.js';
+export type { WeightDtype } from './model/storage.js';
 export { initTensors } from './model/init.js';
 export { blockDiffusionSpans, blockCausalSpans, causalSpans, fullSpans, blockDiffusionMaskDense } from './model/mask.js';
 export { subsLogProbs, NEG_INF } from './diffusion/subs.js';

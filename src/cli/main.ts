@@ -31,8 +31,8 @@ Commands:
   train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny] [--block-size 4] [--steps N] [--resume RUN_DIR] ...
                            train with checkpoints that resume exactly (Ctrl-C saves and stops)
   plot RUN_DIR... [--out FILE.svg]   loss, validation NELBO and clip-search variance curves as SVG
-  export DIR --out DIR [--dtype f16|bf16|f32]
-                           rewrite a checkpoint with half-precision parameters (half the file size)
+  export DIR --out DIR [--dtype f16|bf16|f32|int8]
+                           rewrite a checkpoint with half-precision parameters (half the file size) or int8 weights
   serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--max-tokens-cap 1024] [--max-active 8] [--max-queue 64] ...
                            OpenAI-style completions over HTTP, streamed block by block ('bd3lm serve --help')
   web [--port 8000] [--host 127.0.0.1] [--model DIR]
