@@ -51,7 +51,7 @@ export const CASES: BenchCase[] = [
   ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['f32', 'bf16', 'f16', 'int8'] as const).map((w) =>
     ({ id: `call:native:${p}:${bs}:${w}`, bench: 'call', backend: 'native' as const })))),
   // the effect of stored weights on the logits (vs fp32): the golden checkpoint and random tiny/small models
-  ...(['golden', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16', 'int8'] as const).map((w) =>
+  ...(['golden', 'default', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16', 'int8'] as const).map((w) =>
     ({ id: `logits:native:${m}:${w}`, bench: 'logits', backend: 'native' as const }))),
   // the WebAssembly build (the browser's engine) with fp32 and int8 weights: one call, a sample run, the logits
   ...(['f32', 'int8'] as const).flatMap((w) => [
@@ -81,9 +81,11 @@ const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
 /**
  * Peak RSS of a phase in MB: Linux's VmHWM (and maxRSS) after resetting it through /proc/self/clear_refs ("5"), so
- * what came before (building the model: random init temporaries) does not count. Elsewhere the process peak.
+ * what came before (building the model: random init temporaries, fp32 matrices converted to half or int8) does not
+ * count; those are collected first where the process runs with --expose-gc (bench.ts). Elsewhere the process peak.
  */
 function phasePeakRss(): () => number {
+  (globalThis as { gc?: () => void }).gc?.();
   try {
     writeFileSync('/proc/self/clear_refs', '5');
   } catch {

@@ -1,5 +1,6 @@
 /**
- * Effect of weight storage on the logits: the same model (the golden bs4 checkpoint, or a random preset model) with
+ * Effect of weight storage on the logits: the same model (the golden bs4 checkpoint, the embedded default model, or a
+ * random preset model) with
  * fp32 and with bf16/f16/int8 weights, on one vectorised forward; differences against fp32.
  */
 import * as path from 'node:path';
@@ -8,14 +9,17 @@ import type { Backend } from '../src/tensor/backend.js';
 import { PRESETS, type PresetName } from '../src/model/config.js';
 import { initTensors } from '../src/model/init.js';
 import { DiT } from '../src/model/dit.js';
-import { loadModel } from '../src/model/load.js';
+import { defaultModelDir, loadModel } from '../src/model/load.js';
 import { storeWeights, type WeightDtype } from '../src/model/storage.js';
 import { Rng } from '../src/tensor/rng.js';
 
 const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/bs4');
 
 async function pair(be: Backend, model: string, dtype: WeightDtype): Promise<[DiT, DiT]> {
-  if (model === 'golden') return [await loadModel(GOLDEN, { backend: be }), await loadModel(GOLDEN, { backend: be, weights: dtype })];
+  if (model === 'golden' || model === 'default') {
+    const dir = model === 'golden' ? GOLDEN : await defaultModelDir();
+    return [await loadModel(dir, { backend: be }), await loadModel(dir, { backend: be, weights: dtype })];
+  }
   const cfg = { ...PRESETS[model as PresetName], modelLength: 256, blockSize: 16 };
   const t = () => initTensors(cfg, 1, 'random', (n) => be.alloc(n));
   const stored = t();
