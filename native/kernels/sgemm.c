@@ -295,13 +295,13 @@ typedef struct {
 /* a stored B (half or int8), read through the helpers below */
 static inline int b_stored(const gemm_p *g) { return g->Bh || g->Bq; }
 
-/* B[j, p + i] for i < n, widened to fp32 into out */
-static inline void b_row(const gemm_p *g, int j, int p, float *out, int n) {
-  size_t o = (size_t)j * g->ldb + p;
+/* row j of B (k values), widened to fp32 into out */
+static inline void b_row(const gemm_p *g, int j, float *out) {
+  size_t o = (size_t)j * g->ldb;
   if (g->Bq)
-    bd_q8_row(g->Bq + o, g->bscale[j], out, n);
+    bd_q8_row(g->Bq + o, g->bscale[j], out, g->k);
   else
-    bd_half_row(g->Bh + o, out, n, g->bfmt);
+    bd_half_row(g->Bh + o, out, g->k, g->bfmt);
 }
 
 static inline float b_at(const gemm_p *g, int j, int p) {
@@ -611,7 +611,7 @@ static void skinny_tb(const gemm_p *g, int j0, int j1, float *arow /* m x k, con
   for (int j = j0; j < j1; j++) {
     const float *b = brow;
     if (b_stored(g))
-      b_row(g, j, 0, brow, k);
+      b_row(g, j, brow);
     else
       b = g->B + (size_t)j * g->ldb;
     for (int i = 0; i < m; i++) {
@@ -694,8 +694,8 @@ static void skinny_tb_groups(const gemm_p *g, int j0, int j1, const float *arow,
     const int nc = j + 1 < j1 ? 2 : 1; /* a last single row is dotted twice, the copy not stored */
     const float *b0 = brow;
     if (b_stored(g)) {
-      b_row(g, j, 0, brow, k);
-      if (nc == 2) b_row(g, j + 1, 0, brow + k, k);
+      b_row(g, j, brow);
+      if (nc == 2) b_row(g, j + 1, brow + k);
     } else
       b0 = g->B + (size_t)j * g->ldb;
     const float *b1 = nc == 2 ? b0 + (b_stored(g) ? (size_t)k : (size_t)g->ldb) : b0;

@@ -88,10 +88,11 @@ export function readCheckpoint(
       const sc = tensors.get(s.name)!;
       const bad = sc.findIndex((v) => !(v >= 0));
       if (bad >= 0) throw new CheckpointError(header.path, `scale tensor "${s.name}": value ${sc[bad]} at index ${bad} is negative`);
-      const data = allocInt8(header.byName.get(s.of)!.end - header.byName.get(s.of)!.begin);
+      const e = header.byName.get(s.of)!;
+      const data = allocInt8(e.end - e.begin); // I8: one byte per value
       file.readInt8Into(s.of, data);
       stored.set(s.of, { data, scales: sc, dtype: 'int8' });
-      shapes.set(s.of, [...header.byName.get(s.of)!.shape]);
+      shapes.set(s.of, [...e.shape]);
       tensors.delete(s.name);
       shapes.delete(s.name);
     }
