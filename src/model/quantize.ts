@@ -68,7 +68,7 @@ export function int8DtypeProblems(config: ModelConfig, dtypes: ReadonlyMap<strin
   for (const s of int8ScaleSpecs(config)) {
     const q = dtypes.get(s.of), sc = dtypes.get(s.name);
     if (q !== undefined && q !== 'I8') problems.push(`tensor "${s.of}" has dtype ${q}, expected I8 (quantization_config says int8)`);
-    if (sc !== undefined && !['F32', 'F16', 'BF16'].includes(sc)) problems.push(`scale tensor "${s.name}" has dtype ${sc}, expected F32`);
+    if (sc !== undefined && !['F32', 'F16', 'BF16'].includes(sc)) problems.push(`scale tensor "${s.name}" has dtype ${sc}, expected F32 (F16 / BF16 are read too)`);
   }
   return problems;
 }
