@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: one JSON object per line. Each case runs in its own process so peak RSS is its own.
  *   node dist/bench/bench.js [--only sgemm,forward] [--backend native,wasm]
+ *   node --expose-gc dist/bench/bench.js --case ID   (one case, as the loop above runs each)
  * Figures vary with load: compare ratios measured on one machine (see README).
  */
 import { spawnSync } from 'node:child_process';
@@ -24,7 +25,7 @@ if (values.case) {
   for (const c of CASES) {
     if (only && !only.includes(c.bench)) continue;
     if (!backends.includes(c.backend)) continue;
-    const r = spawnSync(process.execPath, [self, '--case', c.id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const r = spawnSync(process.execPath, ['--expose-gc', self, '--case', c.id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     if (r.status === 0) process.stdout.write(r.stdout);
     else {
       failed++;

@@ -4,9 +4,8 @@ import type { AttentionArgs, Backend, BackendName, GemmArgs } from '../src/tenso
 import { PRESETS, type PresetName } from '../src/model/config.js';
 import { initTensors } from '../src/model/init.js';
 import { DiT } from '../src/model/dit.js';
-import { halveWeights, parseWeightDtype, type WeightDtype } from '../src/model/half.js';
-import type { HalfDtype } from '../src/tensor/backend.js';
-import { benchHalfLogits } from './half-logits.js';
+import { parseWeightDtype, storeWeights, type WeightDtype } from '../src/model/storage.js';
+import { benchWeightLogits } from './weight-logits.js';
 import { benchModelCall } from './model-call.js';
 import { benchSampleRows } from './sample-rows.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -45,15 +44,21 @@ export const CASES: BenchCase[] = [
   ...BACKENDS.flatMap((b) => (['tiny', 'small'] as const).map((p) => ({ id: `forward:${b}:${p}:1024`, bench: 'forward', backend: b }))),
   ...([['tiny', 128, 8], ['tiny', 1024, 1], ['small', 1024, 1]] as const).map(([p, L, B]) => ({ id: `train:native:${p}:${L}:${B}`, bench: 'train', backend: 'native' as const })),
   ...SAMPLE_CASES.map(([p, bs, s, B]) => ({ id: `sample:native:${p}:${bs}:${s}:${B}`, bench: 'sample', backend: 'native' as const })),
-  // half-precision weight storage (loadModel's `weights` option) at batch 1, first hitting
-  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['bf16', 'f16'] as const).map((w) =>
+  // half-precision and int8 weight storage (loadModel's `weights` option) at batch 1, first hitting
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['bf16', 'f16', 'int8'] as const).map((w) =>
     ({ id: `sample:native:${p}:${bs}:first-hitting:1:${w}`, bench: 'sample', backend: 'native' as const })))),
-  // one sampling model call in isolation (best of 7), fp32 and half weights
-  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['f32', 'bf16', 'f16'] as const).map((w) =>
+  // one sampling model call in isolation (best of 7), fp32, half and int8 weights
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['f32', 'bf16', 'f16', 'int8'] as const).map((w) =>
     ({ id: `call:native:${p}:${bs}:${w}`, bench: 'call', backend: 'native' as const })))),
-  // the effect of half weights on the logits (vs fp32): the golden checkpoint and random tiny/small models
-  ...(['golden', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16'] as const).map((w) =>
+  // the effect of stored weights on the logits (vs fp32): the golden checkpoint and random tiny/small models
+  ...(['golden', 'default', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16', 'int8'] as const).map((w) =>
     ({ id: `logits:native:${m}:${w}`, bench: 'logits', backend: 'native' as const }))),
+  // the WebAssembly build (the browser's engine) with fp32 and int8 weights: one call, a sample run, the logits
+  ...(['f32', 'int8'] as const).flatMap((w) => [
+    { id: `call:wasm:small:16:${w}`, bench: 'call', backend: 'wasm' as const },
+    { id: `sample:wasm:small:16:first-hitting:1:${w}`, bench: 'sample', backend: 'wasm' as const },
+  ]),
+  ...(['golden', 'tiny', 'small'] as const).map((m) => ({ id: `logits:wasm:${m}:int8`, bench: 'logits', backend: 'wasm' as const })),
   // time to the first block after a 441-token prompt (the prompt's blocks are stored in the first model call)
   ...(['tiny', 'small'] as const).map((p) => ({ id: `prompt:native:${p}:4`, bench: 'prompt', backend: 'native' as const })),
   // the per-row work of a DDPM step (16 rows of 50258): TypeScript vs the backend kernel, flatter and more peaked rows
@@ -76,9 +81,11 @@ const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
 /**
  * Peak RSS of a phase in MB: Linux's VmHWM (and maxRSS) after resetting it through /proc/self/clear_refs ("5"), so
- * what came before (building the model: random init temporaries) does not count. Elsewhere the process peak.
+ * what came before (building the model: random init temporaries, fp32 matrices converted to half or int8) does not
+ * count; those are collected first where the process runs with --expose-gc (bench.ts). Elsewhere the process peak.
  */
 function phasePeakRss(): () => number {
+  (globalThis as { gc?: () => void }).gc?.();
   try {
     writeFileSync('/proc/self/clear_refs', '5');
   } catch {
@@ -149,7 +156,7 @@ function benchTrain(be: Backend, preset: PresetName, L: number, B: number) {
 async function benchSample(be: Backend, preset: PresetName, bs: number, sampler: SamplerName, batch: number, weights: WeightDtype) {
   const cfg = { ...PRESETS[preset], blockSize: bs };
   const tensors = initTensors(cfg, 1, 'random', (n) => be.alloc(n));
-  const model = new DiT(cfg, tensors, be, weights === 'f32' ? undefined : halveWeights(tensors, weights, be));
+  const model = new DiT(cfg, tensors, be, storeWeights(cfg, tensors, weights, be));
   const tok = await loadGpt2Tokenizer();
   // 512 tokens with BOS: 511 generated; T = L' steps per block (first hitting: one reveal per model call)
   const rss = phasePeakRss();
@@ -170,7 +177,8 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   };
   const tokens = r.sequences.reduce((a, q) => a + q.allTokens.length, 0);
   const mb = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
-  const weightBytes = [...model.tensors.values()].reduce((a, t) => a + t.byteLength, 0) + [...model.halves.values()].reduce((a, h) => a + h.data.byteLength, 0);
+  const weightBytes = [...model.tensors.values()].reduce((a, t) => a + t.byteLength, 0) +
+    [...model.stored.values()].reduce((a, h) => a + h.data.byteLength + (h.dtype === 'int8' ? h.scales.byteLength : 0), 0);
   // generate's KV cache: fp32 [B][C][D] arrays per layer (src/model/kvcache.ts), C = the model length in blocks:
   // keys and values, plus pre-rotary keys when the run outgrows C and the window slides
   const C = Math.floor(cfg.modelLength / bs) * bs;
@@ -294,7 +302,7 @@ export async function runCase(id: string): Promise<Record<string, unknown>> {
   if (bench === 'train') return { ...head, ...benchTrain(be, rest[0] as PresetName, Number(rest[1]), Number(rest[2])) };
   if (bench === 'call') return { ...head, ...benchModelCall(be, rest[0] as PresetName, Number(rest[1]), parseWeightDtype(rest[2] ?? 'f32')) };
   if (bench === 'rows') return { ...head, ...benchSampleRows(be, Number(rest[0]), Number(rest[1])) };
-  if (bench === 'logits') return { ...head, ...(await benchHalfLogits(be, rest[0], rest[1] as HalfDtype)) };
+  if (bench === 'logits') return { ...head, ...(await benchWeightLogits(be, rest[0], parseWeightDtype(rest[1]))) };
   if (bench === 'prompt') return { ...head, ...(await benchPrompt(be, rest[0] as PresetName, Number(rest[1]))) };
   if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]), parseWeightDtype(rest[4] ?? 'f32'))) };
   throw new Error(`unknown bench case ${id}`);

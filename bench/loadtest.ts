@@ -4,7 +4,7 @@
  * request after D seconds; those in flight finish. Prints one JSON object: requests, errors, p50/p99 time to the
  * first block and to the end (ms), generated tokens per second over the run.
  *   node dist/bench/loadtest.js [--model DIR] [--clients 32] [--seconds 60] [--max-tokens 64] [--max-active N]
- *                               [--sampler first-hitting] [--backend native|wasm] [--weights f32|bf16|f16]
+ *                               [--sampler first-hitting] [--backend native|wasm] [--weights f32|bf16|f16|int8]
  * The server runs in its own process, so the clients' work does not delay its event loop.
  */
 import { spawn } from 'node:child_process';

@@ -4,12 +4,14 @@
  * seeds, batch 1, NFE per token, tokens/s, and the samples' generative perplexity under an AR judge (spec 7.4) plus
  * unigram entropy (a collapse into repetition lowers both). One JSON line per setting.
  *   node dist/bench/parallel-sweep.js --judge DIR [--model DIR] [--samples 8] [--length 256] [--top-p 0.9]
- *     [--taus 0.99,0.9,0.7,0.5] [--gammas 0.1,0.5,1,2]
+ *     [--taus 0.99,0.9,0.7,0.5] [--gammas 0.1,0.5,1,2] [--weights f32|bf16|f16|int8]
+ * (an empty --taus / --gammas list leaves those rules out: `--taus '' --gammas ''` runs first hitting alone)
  * A judge with another vocabulary scores the samples' text, tokenized its way (as `bd3lm eval gen-ppl` does with
  * {"text"} samples). Random weights never pass a threshold, so this needs a trained model (default: the embedded one).
  */
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/model/load.js';
+import { parseWeightDtype } from '../src/model/storage.js';
 import { tokenizerFor } from '../src/data/tokenizers.js';
 import { generate, type GenerateOptions } from '../src/sampling/generate.js';
 import { genPPL } from '../src/eval/genppl.js';
@@ -17,12 +19,12 @@ import { genPPL } from '../src/eval/genppl.js';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, judge: { type: 'string' }, samples: { type: 'string' }, length: { type: 'string' },
-    'top-p': { type: 'string' }, taus: { type: 'string' }, gammas: { type: 'string' },
+    'top-p': { type: 'string' }, taus: { type: 'string' }, gammas: { type: 'string' }, weights: { type: 'string' },
   },
   strict: true,
 });
 if (!values.judge) throw new Error('--judge DIR (an AR checkpoint) is required');
-const model = await loadModel(values.model);
+const model = await loadModel(values.model, { weights: values.weights === undefined ? undefined : parseWeightDtype(values.weights) });
 const judge = await loadModel(values.judge, { backend: model.backend });
 if (!judge.config.causal) throw new Error(`the judge ${values.judge} is not an AR model`);
 const tok = await tokenizerFor(model.config);
@@ -30,7 +32,7 @@ const judgeTok = judge.config.vocabSize === model.config.vocabSize ? null : awai
 const n = Number(values.samples ?? 8);
 const length = Number(values.length ?? 256);
 const topP = Number(values['top-p'] ?? 0.9);
-const list = (v: string | undefined, dflt: number[]) => (v === undefined ? dflt : v.split(',').map(Number));
+const list = (v: string | undefined, dflt: number[]) => (v === undefined ? dflt : v === '' ? [] : v.split(',').map(Number));
 
 const settings: { name: string; opts: Partial<GenerateOptions> }[] = [
   { name: 'first-hitting', opts: { sampler: 'first-hitting' } },
@@ -52,7 +54,7 @@ for (const s of settings) {
   }
   const q = genPPL(judge, rows);
   const line = {
-    bench: 'parallel-sweep', setting: s.name, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
+    bench: 'parallel-sweep', setting: s.name, weights: model.weightDtype, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
     tokens_per_s: tokens / seconds, gen_ppl: q.pooledPpl, gen_ppl_mean: q.meanPpl, entropy: q.meanEntropy, judge_window: q.window, judge_vocab: judge.config.vocabSize,
   };
   process.stdout.write(JSON.stringify(line) + '\n');

@@ -94,6 +94,7 @@ static void *arg_array(call_t *c, size_t i, const char *name, napi_typedarray_ty
          want == napi_float32_array   ? "'%s' must be a Float32Array"
          : want == napi_int32_array   ? "'%s' must be an Int32Array"
          : want == napi_float64_array ? "'%s' must be a Float64Array"
+                                      : want == napi_int8_array ? "'%s' must be an Int8Array"
                                       : "'%s' must be a Uint16Array",
          name, 0, 0);
     return NULL;
@@ -171,18 +172,22 @@ static int arg_half_fmt(call_t *c, size_t i) {
   return 0;
 }
 
-/* sgemmHalf(tA, m, n, k, alpha, a, lda, bh, dtype, ldb, beta, c, ldc, bias): op(B) = bh^T, bh n x k halves */
-static napi_value js_sgemm_half(napi_env env, napi_callback_info info) {
+/* sgemmHalf(tA, m, n, k, alpha, a, lda, bh, dtype, ldb, beta, c, ldc, bias): op(B) = bh^T, bh n x k halves;
+ * sgemmQ8(tA, m, n, k, alpha, a, lda, bq, scales, ldb, beta, c, ldc, bias): op(B) = (bq * scales)^T, bq n x k int8
+ * with n scales */
+static napi_value sgemm_stored(napi_env env, napi_callback_info info, int q8) {
   call_t c;
-  if (!begin(&c, env, info, "sgemmHalf", 14)) return NULL;
+  if (!begin(&c, env, info, q8 ? "sgemmQ8" : "sgemmHalf", 14)) return NULL;
   int tA = arg_bool(&c, 0, "transA");
   int64_t m = arg_int(&c, 1, "m", 0, I32MAX), n = arg_int(&c, 2, "n", 0, I32MAX), k = arg_int(&c, 3, "k", 0, I32MAX);
   float alpha = (float)arg_num(&c, 4, "alpha");
   int64_t la, lb, lc, lbias;
   float *a = F32(5, "a", &la);
   int64_t lda = arg_int(&c, 6, "lda", 1, I32MAX);
-  uint16_t *bh = (uint16_t *)arg_array(&c, 7, "b", napi_uint16_array, 0, &lb);
-  int fmt = arg_half_fmt(&c, 8);
+  void *bw = arg_array(&c, 7, "b", q8 ? napi_int8_array : napi_uint16_array, 0, &lb);
+  int64_t lscales = 0;
+  float *scales = q8 ? F32(8, "scales", &lscales) : NULL;
+  int fmt = q8 ? 0 : arg_half_fmt(&c, 8);
   int64_t ldb = arg_int(&c, 9, "ldb", 1, I32MAX);
   float beta = (float)arg_num(&c, 10, "beta");
   float *cc = F32(11, "c", &lc);
@@ -196,12 +201,20 @@ static napi_value js_sgemm_half(napi_env env, napi_callback_info info) {
     need(&c, "a", la, extent2d(1, 0, ar, ac, lda));
     need(&c, "b", lb, extent2d(1, 0, n, k, ldb));
   }
+  if (q8) need(&c, "scales", lscales, n);
   need(&c, "c", lc, extent2d(1, 0, m, n, ldc));
   if (bias) need(&c, "bias", lbias, n);
   if (c.failed) return NULL;
-  bd_sgemm_bhalf(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, bh, fmt, (int)ldb, beta, cc, (int)ldc, bias);
+  if (q8)
+    bd_sgemm_bq8(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, (const int8_t *)bw, scales, (int)ldb, beta, cc,
+                 (int)ldc, bias);
+  else
+    bd_sgemm_bhalf(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, (const uint16_t *)bw, fmt, (int)ldb, beta, cc,
+                   (int)ldc, bias);
   return undefined(env);
 }
+static napi_value js_sgemm_half(napi_env e, napi_callback_info i) { return sgemm_stored(e, i, 0); }
+static napi_value js_sgemm_q8(napi_env e, napi_callback_info i) { return sgemm_stored(e, i, 1); }
 
 /* layerNorm(x, out, rows, dim, w, eps, shift, scale, modStride, rowsPerGroup, stats) */
 static napi_value js_layernorm(napi_env env, napi_callback_info info) {
@@ -310,28 +323,38 @@ static void check_ids(call_t *c, const int32_t *ids, int64_t n, int64_t tableLen
     }
 }
 
-/* embedding(table, ids, n, dim, out); embeddingHalf(table, dtype, ids, n, dim, out) with a Uint16Array table */
-static napi_value embedding_like(napi_env env, napi_callback_info info, int half) {
+/* embedding(table, ids, n, dim, out); embeddingHalf(table, dtype, ids, n, dim, out) with a Uint16Array table;
+ * embeddingQ8(table, scales, ids, n, dim, out) with an Int8Array table and a scale per row */
+enum { EMB_F32, EMB_HALF, EMB_Q8 };
+static napi_value embedding_like(napi_env env, napi_callback_info info, int kind) {
   call_t c;
-  if (!begin(&c, env, info, half ? "embeddingHalf" : "embedding", 5 + half)) return NULL;
-  int64_t lt, lids, lo;
-  void *table = arg_array(&c, 0, "table", half ? napi_uint16_array : napi_float32_array, 0, &lt);
-  int fmt = half ? arg_half_fmt(&c, 1) : 0;
+  const int half = kind != EMB_F32; /* one argument more */
+  if (!begin(&c, env, info, kind == EMB_Q8 ? "embeddingQ8" : half ? "embeddingHalf" : "embedding", 5 + half))
+    return NULL;
+  int64_t lt, lids, lo, lscales = 0;
+  void *table = arg_array(&c, 0, "table",
+                          kind == EMB_Q8 ? napi_int8_array : half ? napi_uint16_array : napi_float32_array, 0, &lt);
+  int fmt = kind == EMB_HALF ? arg_half_fmt(&c, 1) : 0;
+  float *scales = kind == EMB_Q8 ? F32(1, "scales", &lscales) : NULL;
   int32_t *ids = (int32_t *)arg_array(&c, 1 + half, "ids", napi_int32_array, 0, &lids);
   int64_t n = arg_int(&c, 2 + half, "n", 0, I32MAX), dim = arg_int(&c, 3 + half, "dim", 0, I32MAX);
   float *out = F32(4 + half, "out", &lo);
   need(&c, "ids", lids, n);
   need(&c, "out", lo, n * dim);
+  if (kind == EMB_Q8 && dim > 0) need(&c, "scales", lscales, lt / dim);
   check_ids(&c, ids, n, lt, dim);
   if (c.failed) return NULL;
-  if (half)
+  if (kind == EMB_Q8)
+    bd_embedding_q8((const int8_t *)table, scales, ids, (int)n, (int)dim, out);
+  else if (half)
     bd_embedding_half((const uint16_t *)table, fmt, ids, (int)n, (int)dim, out);
   else
     bd_embedding((const float *)table, ids, (int)n, (int)dim, out);
   return undefined(env);
 }
-static napi_value js_embedding(napi_env e, napi_callback_info i) { return embedding_like(e, i, 0); }
-static napi_value js_embedding_half(napi_env e, napi_callback_info i) { return embedding_like(e, i, 1); }
+static napi_value js_embedding(napi_env e, napi_callback_info i) { return embedding_like(e, i, EMB_F32); }
+static napi_value js_embedding_half(napi_env e, napi_callback_info i) { return embedding_like(e, i, EMB_HALF); }
+static napi_value js_embedding_q8(napi_env e, napi_callback_info i) { return embedding_like(e, i, EMB_Q8); }
 
 /* sampleRows(rows, V, probs, logp, temperature, topK, topP, includeCrossing, fallback, drawRow, noise, seeds, maskId,
  * keep, stay, out): see bd_sample_rows. probs a Float64Array [rows][V]; logp a Float32Array [rows][V] or null (then
@@ -656,6 +679,7 @@ NAPI_MODULE_INIT() {
       {"geluTanhBackward", js_gelu_backward}, {"attentionBackward", js_attention_backward},
       {"embeddingBackward", js_embedding_backward}, {"adamw", js_adamw}, {"emaUpdate", js_ema_update},
       {"sumSquares", js_sum_squares}, {"sgemmHalf", js_sgemm_half}, {"embeddingHalf", js_embedding_half},
+      {"sgemmQ8", js_sgemm_q8}, {"embeddingQ8", js_embedding_q8},
       {"sampleRows", js_sample_rows},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

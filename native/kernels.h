@@ -22,6 +22,11 @@ void bd_sgemm_own(int transA, int transB, int m, int n, int k, float alpha,
 void bd_sgemm_bhalf(int transA, int m, int n, int k, float alpha, const float *A, int lda, const uint16_t *Bh,
                     int fmt, int ldb, float beta, float *C, int ldc, const float *bias);
 
+/* the same with op(B) = (Bq * scales)^T: Bq is n x k int8 (leading dim ldb), row j stands for Bq[j] * scales[j]
+ * (q8.h), widened to fp32 while packing or streaming like a half B. */
+void bd_sgemm_bq8(int transA, int m, int n, int k, float alpha, const float *A, int lda, const int8_t *Bq,
+                  const float *scales, int ldb, float beta, float *C, int ldc, const float *bias);
+
 /* 1 when bd_sgemm was built to route large products to OpenBLAS (-DBD_HAVE_OPENBLAS), else 0. */
 int bd_sgemm_uses_openblas(void);
 /* the kernels OpenBLAS picked for this CPU (e.g. "Haswell", "SkylakeX"), NULL without OpenBLAS */
@@ -56,6 +61,8 @@ void bd_rotary(float *x, int rows, int rowStride, int heads, int headDim, const 
 void bd_embedding(const float *table, const int32_t *ids, int n, int dim, float *out);
 /* the same from a half-precision table (fmt as in bd_sgemm_bhalf) */
 void bd_embedding_half(const uint16_t *table, int fmt, const int32_t *ids, int n, int dim, float *out);
+/* the same from an int8 table with one scale per row (as bd_sgemm_bq8's B) */
+void bd_embedding_q8(const int8_t *table, const float *scales, const int32_t *ids, int n, int dim, float *out);
 
 /* Multi-head attention with a block-structured mask, computed only on allowed keys.
  * Head h of position i of batch item b is at q + b*qBatchStride + i*qRowStride + h*headDim (same for k, v, out).

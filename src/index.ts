@@ -14,7 +14,7 @@ export { HubError, downloadRepoFiles, type HubOptions, type DownloadProgress } f
 export { parseRepoRef, type RepoRef } from './hub/repo-id.js';
 export { convertLightning, writeConverted, type ConvertResult } from './model/ckpt/convert.js';
 export { loadModelFromBytes, loadModelFromUrl, type BytesLoadOptions, type UrlLoadOptions } from './model/load-bytes.js';
-export type { WeightDtype } from './model/half.js';
+export type { WeightDtype } from './model/storage.js';
 export { initTensors } from './model/init.js';
 export { blockDiffusionSpans, blockCausalSpans, causalSpans, fullSpans, blockDiffusionMaskDense } from './model/mask.js';
 export { subsLogProbs, NEG_INF } from './diffusion/subs.js';

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { loadModel } from '../src/model/load.js';
-import { halveWeights, isHalfWeight } from '../src/model/half.js';
+import { halveWeights } from '../src/model/half.js';
+import { isStoredWeight } from '../src/model/weights.js';
 import { readNpy, npyToInt32 } from '../src/model/npy.js';
 import { DiT } from '../src/model/dit.js';
 import { trainForward } from '../src/training/forward-train.js';
@@ -141,8 +142,8 @@ for (const { name, backend: be, why } of backends) {
       for (const dtype of DTYPES) {
         const model = await loadModel(dir, { backend: be!, weights: dtype });
         assert.equal(model.weightDtype, dtype);
-        assert.equal(model.halves.size, 4 * 2 + 2);
-        assert.ok([...model.tensors.keys()].every((n) => !isHalfWeight(n)));
+        assert.equal(model.stored.size, 4 * 2 + 2);
+        assert.ok([...model.tensors.keys()].every((n) => !isStoredWeight(n)));
         const rel = maxAbsDiff(run(model), f32) / maxAbs(f32);
         assert.ok(rel > 0 && rel < LOGIT_REL_TOL[dtype], `${dtype}: max |diff| / max |logit| = ${rel}`);
       }
@@ -172,5 +173,5 @@ test('bd3lm sample --weights bf16|f16 samples; a bad value is a usage error', ()
   }
   const bad = run('--weights', 'fp8');
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--weights must be f32, bf16 or f16, got 'fp8'/);
+  assert.match(bad.stderr, /--weights must be f32, bf16, f16 or int8, got 'fp8'/);
 });

@@ -12,11 +12,13 @@
  * matrices run whole items serially on each thread; a skinny op(A) (m <= SKINNY_M, or m <= SKINNY_TB_M with
  * transB) skips packing.
  * Packing buffers come from the scratch cache (scratch.h).
- * Half-precision B (bd_sgemm_bhalf, transB only) is widened where B is read: in pack_b and in the skinny path's
- * rows, so B is still read from memory once per product when op(A) has few rows. */
+ * A stored B (transB only): half precision (bd_sgemm_bhalf) or int8 with per-row scales (bd_sgemm_bq8), is
+ * widened to fp32 where B is read: in pack_b (a panel at a time) and in the skinny path's rows, so B is still read
+ * from memory once per product when op(A) has few rows. */
 #include "../kernels.h"
 #include "../parallel.h"
 #include "../half.h"
+#include "../q8.h"
 #include "scratch.h"
 #include <stddef.h>
 #include <stdint.h>
@@ -286,7 +288,40 @@ typedef struct {
   int lda, ldb, ldc;
   const uint16_t *Bh; /* non-NULL: B is this half-precision matrix (transB), format bfmt (half.h) */
   int bfmt;
+  const int8_t *Bq;   /* non-NULL: B is this int8 matrix (transB), row j times bscale[j] (q8.h) */
+  const float *bscale;
 } gemm_p;
+
+/* a stored B (half or int8), read through the helpers below */
+static inline int b_stored(const gemm_p *g) { return g->Bh || g->Bq; }
+
+/* row j of B (k values), widened to fp32 into out */
+static inline void b_row(const gemm_p *g, int j, float *out) {
+  size_t o = (size_t)j * g->ldb;
+  if (g->Bq)
+    bd_q8_row(g->Bq + o, g->bscale[j], out, g->k);
+  else
+    bd_half_row(g->Bh + o, out, g->k, g->bfmt);
+}
+
+static inline float b_at(const gemm_p *g, int j, int p) {
+  size_t o = (size_t)j * g->ldb + p;
+  return g->Bq ? bd_q8_to_f32(g->Bq[o], g->bscale[j]) : bd_half_to_f32(g->Bh[o], g->bfmt);
+}
+
+#if BD_GEMM_AVX2
+/* B[j, p .. p + 8) */
+static inline __m256 b_load8(const gemm_p *g, int j, int p) {
+  size_t o = (size_t)j * g->ldb + p;
+  return g->Bq ? bd_load8q(g->Bq + o, g->bscale[j]) : bd_load8h(g->Bh + o, g->bfmt);
+}
+#elif BD_GEMM_WASM
+/* B[j, p .. p + 4) */
+static inline v128_t b_load4(const gemm_p *g, int j, int p) {
+  size_t o = (size_t)j * g->ldb + p;
+  return g->Bq ? bd_load4q(g->Bq + o, g->bscale[j]) : bd_load4h(g->Bh + o, g->bfmt);
+}
+#endif
 
 /* one (row chunk, column block, depth block) step of one product */
 typedef struct {
@@ -424,13 +459,6 @@ static inline void tr8x8(const float *src, size_t ld, float *dst, int dld) {
          _mm256_loadu_ps(src + 3 * ld), _mm256_loadu_ps(src + 4 * ld), _mm256_loadu_ps(src + 5 * ld),
          _mm256_loadu_ps(src + 6 * ld), _mm256_loadu_ps(src + 7 * ld), dst, dld);
 }
-
-/* the same from 8 rows of halves */
-static inline void tr8x8h(const uint16_t *src, size_t ld, float *dst, int dld, int fmt) {
-  tr8x8r(bd_load8h(src, fmt), bd_load8h(src + ld, fmt), bd_load8h(src + 2 * ld, fmt),
-         bd_load8h(src + 3 * ld, fmt), bd_load8h(src + 4 * ld, fmt), bd_load8h(src + 5 * ld, fmt),
-         bd_load8h(src + 6 * ld, fmt), bd_load8h(src + 7 * ld, fmt), dst, dld);
-}
 #endif
 
 
@@ -456,29 +484,34 @@ static void pack_b(const gemm_step *s, int jp) {
         for (; j < NR; j++) o[j] = 0.0f;
       }
     }
-  } else if (g->Bh) {
-    const uint16_t *src = g->Bh + (size_t)c0 * g->ldb + s->p0;
-    size_t ldb = (size_t)g->ldb;
-    int fmt = g->bfmt, j = 0;
+  } else if (b_stored(g)) {
+    /* rows c0 + j of the stored B, depth p0 + p, widened as they are transposed into the panel */
+    const int p0 = s->p0;
+    int j = 0;
 #if BD_GEMM_AVX2
     int pk = kc & ~7;
-    for (; j + 8 <= nr; j += 8)
-      for (int p = 0; p < pk; p += 8) tr8x8h(src + j * ldb + p, ldb, out + p * NR + j, NR, fmt);
+    for (; j + 8 <= nr; j += 8) {
+      const int r = c0 + j;
+      for (int p = 0; p < pk; p += 8)
+        tr8x8r(b_load8(g, r, p0 + p), b_load8(g, r + 1, p0 + p), b_load8(g, r + 2, p0 + p),
+               b_load8(g, r + 3, p0 + p), b_load8(g, r + 4, p0 + p), b_load8(g, r + 5, p0 + p),
+               b_load8(g, r + 6, p0 + p), b_load8(g, r + 7, p0 + p), out + p * NR + j, NR);
+    }
 #elif BD_GEMM_WASM
     int pk = kc & ~3;
-    for (; j + 4 <= nr; j += 4)
-      for (int p = 0; p < pk; p += 4) {
-        const uint16_t *q = src + j * ldb + p;
-        tr4x4r(bd_load4h(q, fmt), bd_load4h(q + ldb, fmt), bd_load4h(q + 2 * ldb, fmt), bd_load4h(q + 3 * ldb, fmt),
+    for (; j + 4 <= nr; j += 4) {
+      const int r = c0 + j;
+      for (int p = 0; p < pk; p += 4)
+        tr4x4r(b_load4(g, r, p0 + p), b_load4(g, r + 1, p0 + p), b_load4(g, r + 2, p0 + p), b_load4(g, r + 3, p0 + p),
                out + p * NR + j, NR);
-      }
+    }
 #else
     int pk = 0;
 #endif
     for (int jj = 0; jj < j; jj++)
-      for (int p = pk; p < kc; p++) out[p * NR + jj] = bd_half_to_f32(src[jj * ldb + p], fmt);
+      for (int p = pk; p < kc; p++) out[p * NR + jj] = b_at(g, c0 + jj, p0 + p);
     for (; j < nr; j++)
-      for (int p = 0; p < kc; p++) out[p * NR + j] = bd_half_to_f32(src[j * ldb + p], fmt);
+      for (int p = 0; p < kc; p++) out[p * NR + j] = b_at(g, c0 + j, p0 + p);
     for (; j < NR; j++)
       for (int p = 0; p < kc; p++) out[p * NR + j] = 0.0f;
   } else {
@@ -571,14 +604,14 @@ static inline float a_at(const gemm_p *g, int i, int p) {
   return g->transA ? g->A[(size_t)p * g->lda + i] : g->A[(size_t)i * g->lda + p];
 }
 
-/* dot products of op(A) rows (m <= 4) with B rows j (transB): contiguous in p on both sides; a half B row is
+/* dot products of op(A) rows (m <= 4) with B rows j (transB): contiguous in p on both sides; a stored B row is
  * widened into brow (k floats) first */
 static void skinny_tb(const gemm_p *g, int j0, int j1, float *arow /* m x k, contiguous */, float *brow) {
   int m = g->m, k = g->k;
   for (int j = j0; j < j1; j++) {
     const float *b = brow;
-    if (g->Bh)
-      bd_half_row(g->Bh + (size_t)j * g->ldb, brow, k, g->bfmt);
+    if (b_stored(g))
+      b_row(g, j, brow);
     else
       b = g->B + (size_t)j * g->ldb;
     for (int i = 0; i < m; i++) {
@@ -654,19 +687,19 @@ static inline __m256 dots4x2(const float *const a[4], const float *b0, const flo
 /* transB, SKINNY_M < m <= SKINNY_TB_M: two rows of B at a time are read from memory once and stay in L1 while
  * each group of 4 rows of op(A) (arow, m x k, contiguous; a short group repeats its first row) is dotted with
  * them. Below a whole 6-row panel the packed kernel computes padding rows (half its work at m = 8) and packs B
- * besides. brow: 2k floats for widening half rows. */
+ * besides. brow: 2k floats for widening stored rows. */
 static void skinny_tb_groups(const gemm_p *g, int j0, int j1, const float *arow, float *brow) {
   const int m = g->m, k = g->k;
   for (int j = j0; j < j1; j += 2) {
     const int nc = j + 1 < j1 ? 2 : 1; /* a last single row is dotted twice, the copy not stored */
     const float *b0 = brow;
-    if (g->Bh) {
-      bd_half_row(g->Bh + (size_t)j * g->ldb, brow, k, g->bfmt);
-      if (nc == 2) bd_half_row(g->Bh + (size_t)(j + 1) * g->ldb, brow + k, k, g->bfmt);
+    if (b_stored(g)) {
+      b_row(g, j, brow);
+      if (nc == 2) b_row(g, j + 1, brow + k);
     } else
       b0 = g->B + (size_t)j * g->ldb;
-    const float *b1 = nc == 2 ? b0 + (g->Bh ? (size_t)k : (size_t)g->ldb) : b0;
-    if (!g->Bh && j + 3 < j1) /* the next two rows, a line (16 floats) at a time, while these are computed */
+    const float *b1 = nc == 2 ? b0 + (b_stored(g) ? (size_t)k : (size_t)g->ldb) : b0;
+    if (!b_stored(g) && j + 3 < j1) /* the next two rows, a line (16 floats) at a time, while these are computed */
       for (int p = 0; p < k; p += 16) {
         _mm_prefetch((const char *)(g->B + (size_t)(j + 2) * g->ldb + p), _MM_HINT_T0);
         _mm_prefetch((const char *)(g->B + (size_t)(j + 3) * g->ldb + p), _MM_HINT_T0);
@@ -731,7 +764,7 @@ static void skinny_task(void *ctx, int begin, int end, int tid) {
   int j0 = begin * 16, j1 = MIN(end * 16, s->g->n);
   if (s->g->transB) {
     int slot = -1;
-    float *brow = s->g->Bh ? (float *)bd_scratch_get(((size_t)2 * s->g->k) * sizeof(float), &slot) : NULL;
+    float *brow = b_stored(s->g) ? (float *)bd_scratch_get(((size_t)2 * s->g->k) * sizeof(float), &slot) : NULL;
 #if BD_GEMM_AVX2
     if (s->g->m > SKINNY_M)
       skinny_tb_groups(s->g, j0, j1, s->arow, brow);
@@ -945,6 +978,8 @@ void bd_sgemm_own(int transA, int transB, int m, int n, int k, float alpha, cons
   b.g.ldc = ldc;
   b.g.Bh = NULL;
   b.g.bfmt = 0;
+  b.g.Bq = NULL;
+  b.g.bscale = NULL;
   b.sA = strideA;
   b.sB = strideB;
   b.sC = strideC;
@@ -974,6 +1009,15 @@ void bd_sgemm_bhalf(int transA, int m, int n, int k, float alpha, const float *A
   if (m <= 0 || n <= 0) return;
   gemm_p g = {.transA = transA, .transB = 1, .m = m, .n = n, .k = k < 0 ? 0 : k, .alpha = alpha, .beta = beta,
               .A = A, .B = NULL, .bias = bias, .C = C, .lda = lda, .ldb = ldb, .ldc = ldc, .Bh = Bh, .bfmt = fmt};
+  gemm_one(&g, (int64_t)m * n * (k > 0 ? k : 1) >= PAR_MIN_MACS);
+}
+
+void bd_sgemm_bq8(int transA, int m, int n, int k, float alpha, const float *A, int lda, const int8_t *Bq,
+                  const float *scales, int ldb, float beta, float *C, int ldc, const float *bias) {
+  if (m <= 0 || n <= 0) return;
+  gemm_p g = {.transA = transA, .transB = 1, .m = m, .n = n, .k = k < 0 ? 0 : k, .alpha = alpha, .beta = beta,
+              .A = A, .B = NULL, .bias = bias, .C = C, .lda = lda, .ldb = ldb, .ldc = ldc, .Bq = Bq,
+              .bscale = scales};
   gemm_one(&g, (int64_t)m * n * (k > 0 ? k : 1) >= PAR_MIN_MACS);
 }
 

@@ -65,6 +65,17 @@ EXPORT("embedding_half") void w_embedding_half(const uint16_t *table, int fmt, c
   bd_embedding_half(table, fmt, ids, n, dim, out);
 }
 
+EXPORT("sgemm_q8") void w_sgemm_q8(int tA, int m, int n, int k, float alpha, const float *A, int lda,
+                                   const int8_t *Bq, const float *scales, int ldb, float beta, float *C, int ldc,
+                                   const float *bias) {
+  bd_sgemm_bq8(tA, m, n, k, alpha, A, lda, Bq, scales, ldb, beta, C, ldc, bias);
+}
+
+EXPORT("embedding_q8") void w_embedding_q8(const int8_t *table, const float *scales, const int32_t *ids, int n,
+                                           int dim, float *out) {
+  bd_embedding_q8(table, scales, ids, n, dim, out);
+}
+
 EXPORT("attention") void w_attention(int batch, int heads, int headDim, int qLen, int kLen, const float *q,
                                      const float *k, const float *v, float *out, int qRS, int kRS, int vRS, int oRS,
                                      int qBS, int kBS, int vBS, int oBS, float scale, const int32_t *spans,

@@ -20,6 +20,7 @@ export async function runInfo(args: string[]): Promise<number> {
   out.push(`checkpoint ${d.dir} (${(d.fileBytes / 1e6).toFixed(1)} MB)`);
   out.push(`config: ${JSON.stringify(d.config)}`);
   out.push(`trainable parameters: ${d.trainableParams.toLocaleString('en-US')} in ${d.tensors.filter((t) => t.kind === 'param').length} tensors`);
+  out.push(`weights: ${d.quantization ? d.quantization.scheme : 'float (no quantization_config)'}`);
   for (const n of d.notes) out.push(`note: ${n}`);
   out.push('');
   out.push(['name', 'shape', 'dtype', 'min', 'max', 'mean', 'std'].join('\t'));

@@ -37,8 +37,8 @@ Commands:
   plot RUN_DIR... [--out FILE.svg]   loss, validation NELBO and clip-search variance curves as SVG
   convert FILE.ckpt --config config.json --out DIR [--no-ema]
                            the authors' PyTorch Lightning checkpoint to a model folder (EMA weights by default)
-  export DIR --out DIR [--dtype f16|bf16|f32]
-                           rewrite a checkpoint with half-precision parameters (half the file size)
+  export DIR --out DIR [--dtype f16|bf16|f32|int8]
+                           rewrite a checkpoint with half-precision parameters (half the file size) or int8 weights
   serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--max-tokens-cap 1024] [--max-active 8] [--max-queue 64] ...
                            OpenAI-style completions over HTTP, streamed block by block ('bd3lm serve --help')
   web [--port 8000] [--host 127.0.0.1] [--model DIR]

@@ -2,7 +2,7 @@
  * The model flags `sample` and `serve` share: --model DIR|ORG/NAME[@REV] (default: the embedded model), --backend, --weights.
  * Checked together with the other flags (before anything loads); loaded with the folder's tokenizer.
  */
-import { parseWeightDtype, type WeightDtype } from '../model/half.js';
+import { parseWeightDtype, type WeightDtype } from '../model/storage.js';
 import { loadModel, resolveModel } from '../model/load.js';
 import type { DiT } from '../model/dit.js';
 import { loadTokenizer } from '../data/load-tokenizer.js';
@@ -15,14 +15,15 @@ export interface ModelFlags {
   /** --quiet: no download progress bar */
   quiet?: boolean;
   backend?: BackendName;
-  weights: WeightDtype;
+  /** absent: as the folder stores them (int8 folders load as int8), else f32 */
+  weights?: WeightDtype;
 }
 
 /** Validates the flags' values; `usage` builds the command's usage error. */
 export function parseModelFlags(values: { model?: string; backend?: string; weights?: string; quiet?: boolean }, usage: (msg: string) => UsageError): ModelFlags {
   if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw usage(`unknown backend '${values.backend}'`);
   try {
-    return { model: values.model, quiet: values.quiet, backend: values.backend as BackendName | undefined, weights: parseWeightDtype(values.weights ?? 'f32') };
+    return { model: values.model, quiet: values.quiet, backend: values.backend as BackendName | undefined, weights: values.weights === undefined ? undefined : parseWeightDtype(values.weights) };
   } catch (e) {
     throw usage(`--${(e as Error).message}`);
   }

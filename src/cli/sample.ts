@@ -12,7 +12,7 @@ import { loadFlaggedModel, parseModelFlags } from './model-flags.js';
 export const SAMPLE_USAGE =
   'bd3lm sample [--model DIR|ORG/NAME[@REV] (default: the embedded models/default)] [--quiet] [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy] [--top-p 0.9] ' +
   '[--top-k K] [--temperature T] [--threshold 0.9] [--entropy-bound 1] [--steps N] [--block-size N] [--batch N] [--seed 1] ' +
-  '[--no-bos] [--no-eos-stop] [--no-cache] [--stream] [--json] [--backend native|wasm|ref] [--weights f32|bf16|f16]';
+  '[--no-bos] [--no-eos-stop] [--no-cache] [--stream] [--json] [--backend native|wasm|ref] [--weights f32|bf16|f16|int8]';
 
 const usage = (msg: string) => new UsageError(`${msg}\nusage: ${SAMPLE_USAGE}`);
 

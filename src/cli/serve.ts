@@ -11,7 +11,7 @@ import { loadFlaggedModel, parseModelFlags } from './model-flags.js';
 export const SERVE_USAGE =
   'bd3lm serve [--model DIR|ORG/NAME[@REV] (default: the embedded models/default)] [--quiet] [--host 127.0.0.1] [--port 8080] ' +
   `[--max-tokens-cap ${SERVER_DEFAULTS.maxTokensCap}] [--max-body 64k] [--max-active ${SERVER_DEFAULTS.maxActive}] ` +
-  `[--max-queue ${SERVER_DEFAULTS.maxQueue}] [--backend native|wasm|ref] [--weights f32|bf16|f16]`;
+  `[--max-queue ${SERVER_DEFAULTS.maxQueue}] [--backend native|wasm|ref] [--weights f32|bf16|f16|int8]`;
 
 const usage = (msg: string) => new UsageError(`${msg}\nusage: ${SERVE_USAGE}`);
 

@@ -5,9 +5,12 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { type ModelConfig, parseConfigText, toHfConfig } from './config.js';
-import { CONFIG_FILE, WEIGHTS_FILE, readCheckpoint, resolveConfig, type CheckpointContents } from './checkpoint-format.js';
+import { CONFIG_FILE, WEIGHTS_FILE, checkTensors, quantizationOf, readCheckpoint, resolveConfig, type CheckpointContents } from './checkpoint-format.js';
 import { expectedParams, numel, paramCount } from './params.js';
-import { CheckpointError, type SaveDtype, atomicWrite, compareToExpected, openSafetensors, saveSafetensors } from './safetensors.js';
+import { CheckpointError, type SaveDtype, type SaveTensor, atomicWrite, openSafetensors, saveSafetensors } from './safetensors.js';
+import { quantizeRows } from '../tensor/int8.js';
+import { INT8_CONFIG, INT8_SCHEME, scaleName } from './quantize.js';
+import { isStoredWeight } from './weights.js';
 
 export { CONFIG_FILE, WEIGHTS_FILE };
 
@@ -61,12 +64,13 @@ export function loadCheckpoint(
 /**
  * Writes `config.json` and `model.safetensors` (each atomically; weights first so a crash never leaves a config
  * describing weights that were not written). `dtype` applies to trainable parameters only; buffers stay F32.
+ * `quantization: 'int8'` stores the large matrices as I8 + row scales (quantize.ts) and says so in config.json.
  */
 export function saveCheckpoint(
   dir: string,
   config: ModelConfig,
   tensors: Map<string, Float32Array>,
-  opts: { dtype?: SaveDtype } = {},
+  opts: { dtype?: SaveDtype; quantization?: 'int8' } = {},
 ): void {
   const specs = expectedParams(config);
   const problems: string[] = [];
@@ -79,12 +83,20 @@ export function saveCheckpoint(
   for (const name of tensors.keys()) if (!known.has(name)) problems.push(`unexpected tensor "${name}"`);
   if (problems.length) throw new CheckpointError(dir, `cannot save checkpoint:\n  ${problems.join('\n  ')}`);
   fs.mkdirSync(dir, { recursive: true });
-  saveSafetensors(
-    nodePath.join(dir, WEIGHTS_FILE),
-    specs.map((s) => ({ name: s.name, shape: s.shape, data: tensors.get(s.name)!, dtype: s.kind === 'param' ? opts.dtype : 'F32' })),
-    { format: 'pt' }, // transformers' from_pretrained refuses safetensors files without it
-  );
-  const json = JSON.stringify(toHfConfig(config), null, 2) + '\n';
+  const out: SaveTensor[] = [];
+  for (const s of specs) {
+    const t = tensors.get(s.name)!;
+    if (opts.quantization && isStoredWeight(s.name)) {
+      const [rows] = s.shape;
+      const q = { data: new Int8Array(t.length), scales: new Float32Array(rows) };
+      quantizeRows(t, rows, t.length / rows, q.data, q.scales);
+      out.push({ name: s.name, shape: s.shape, data: q.data }, { name: scaleName(s.name), shape: [rows], data: q.scales });
+    } else out.push({ name: s.name, shape: s.shape, data: t, dtype: s.kind === 'param' ? opts.dtype : 'F32' });
+  }
+  saveSafetensors(nodePath.join(dir, WEIGHTS_FILE), out, { format: 'pt' }); // transformers' from_pretrained refuses files without it
+  const hf = toHfConfig(config);
+  if (opts.quantization) hf.quantization_config = { ...INT8_CONFIG };
+  const json = JSON.stringify(hf, null, 2) + '\n';
   atomicWrite(nodePath.join(dir, CONFIG_FILE), (write) => write(Buffer.from(json, 'utf8')));
 }
 
@@ -93,7 +105,8 @@ export interface TensorSummary {
   shape: number[];
   dtype: string;
   numel: number;
-  kind: 'param' | 'buffer' | 'unexpected';
+  /** scale: the row scales of an int8 matrix (whose own summary is of its int8 values) */
+  kind: 'param' | 'buffer' | 'scale' | 'unexpected';
   /** over the finite values; NaN when there are none */
   min: number;
   max: number;
@@ -110,6 +123,8 @@ export interface CheckpointDescription {
   fileBytes: number;
   metadata: Record<string, string> | null;
   notes: string[];
+  /** the weight storage config.json declares (quantization_config), null for float tensors */
+  quantization: { method: 'int8'; scheme: string } | null;
   /** mismatches against the architecture (reported, not thrown, so `info` can show a broken checkpoint) */
   problems: string[];
   /** in file header order */
@@ -123,13 +138,17 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
   try {
     const { header } = file;
     const notes: string[] = [];
-    const config = resolveConfig(readText(configPath), configPath, new Map(header.entries.map((e) => [e.name, e.shape])), notes);
+    const configText = readText(configPath);
+    const config = resolveConfig(configText, configPath, new Map(header.entries.map((e) => [e.name, e.shape])), notes);
     const specs = new Map(expectedParams(config).map((s) => [s.name, s]));
-    const problems = compareToExpected(header, [...specs.values()]);
+    const quantization = quantizationOf(configText, configPath);
+    const { expected, problems } = checkTensors(config, quantization, header);
+    const scaleNames = new Set(expected.filter((e) => !specs.has(e.name)).map((e) => e.name));
     const tensors: TensorSummary[] = [];
     for (const e of header.entries) {
       const n = numel(e.shape);
-      const base = { name: e.name, shape: [...e.shape], dtype: e.dtype, numel: n, kind: specs.get(e.name)?.kind ?? ('unexpected' as const) };
+      const kind = specs.get(e.name)?.kind ?? (scaleNames.has(e.name) ? ('scale' as const) : ('unexpected' as const));
+      const base = { name: e.name, shape: [...e.shape], dtype: e.dtype, numel: n, kind };
       const a = new Float32Array(n);
       try {
         file.readInto(e.name, a);
@@ -143,7 +162,7 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
     for (const t of tensors) if (t.nonFinite) problems.push(`tensor "${t.name}" has ${t.nonFinite} NaN/Inf value(s)`);
     return {
       dir, config, trainableParams: paramCount(config), fileBytes: header.fileSize, metadata: header.metadata,
-      notes, problems, tensors,
+      notes, quantization: quantization && { method: quantization, scheme: INT8_SCHEME }, problems, tensors,
     };
   } finally {
     file.close();

@@ -1,10 +1,10 @@
-import type { Backend, HalfMatrix } from '../tensor/backend.js';
+import type { Backend, StoredMatrix } from '../tensor/backend.js';
 import { Workspace } from '../tensor/workspace.js';
 import type { ModelConfig } from './config.js';
 import { modulation, type Modulation } from './conditioning.js';
 import { blockCausalSpans, blockDiffusionSpans, causalSpans, fullSpans } from './mask.js';
 import { defaultInvFreq, rotaryTables, type RotaryTables } from './rotary.js';
-import type { WeightDtype } from './half.js';
+import type { WeightDtype } from './storage.js';
 import { bindWeights, type DiTWeights } from './weights.js';
 
 /**
@@ -68,8 +68,8 @@ export class DiT {
   readonly weights: DiTWeights;
   /** every fp32 checkpoint tensor by HF name (the arrays `weights` views) */
   readonly tensors: Map<string, Float32Array>;
-  /** the matrices kept in half precision (src/model/half.ts), by HF name; empty for fp32 weights */
-  readonly halves: Map<string, HalfMatrix>;
+  /** the matrices kept in a storage format (half precision or int8, src/model/storage.ts), by HF name; empty for fp32 */
+  readonly stored: Map<string, StoredMatrix>;
   /** storage precision of the large matrices (arithmetic is fp32 either way) */
   readonly weightDtype: WeightDtype;
   readonly headDim: number;
@@ -79,13 +79,13 @@ export class DiT {
   /** adaLN vectors for sigma = 0, computed once (time conditioning off makes them constant) */
   private constMod: Modulation | null;
 
-  constructor(config: ModelConfig, tensors: Map<string, Float32Array>, backend: Backend, halves = new Map<string, HalfMatrix>()) {
+  constructor(config: ModelConfig, tensors: Map<string, Float32Array>, backend: Backend, stored = new Map<string, StoredMatrix>()) {
     this.config = config;
     this.backend = backend;
     this.tensors = tensors;
-    this.halves = halves;
-    this.weightDtype = halves.size ? [...halves.values()][0]!.dtype : 'f32';
-    this.weights = bindWeights(config, tensors, halves);
+    this.stored = stored;
+    this.weightDtype = stored.size ? [...stored.values()][0]!.dtype : 'f32';
+    this.weights = bindWeights(config, tensors, stored);
     this.headDim = config.hiddenDim / config.nHeads;
     this.ws = new Workspace(backend);
     const invFreq = this.weights.invFreq ?? defaultInvFreq(this.headDim);

@@ -1,26 +1,10 @@
 /**
- * Half-precision weight storage for inference (`loadModel(dir, { weights: 'bf16' | 'f16' })`): the large 2-D
- * matrices (per block attn_qkv, attn_out, mlp.0, mlp.2; the output projection; the embedding table) are kept as
- * half bits in backend memory and widened to fp32 inside the kernels, halving the bytes a batch-1 model call
- * streams. Everything else (norms, biases, adaLN, timestep MLP) stays fp32. Training refuses such a model
- * (fp32Weights in weights.ts).
+ * Half-precision storage of the large weight matrices ('bf16' / 'f16' of storage.ts): half bits in backend memory,
+ * widened to fp32 inside the kernels, halving the bytes a batch-1 model call streams.
  */
 import type { Backend, HalfDtype, HalfMatrix } from '../tensor/backend.js';
 import { narrowToHalf } from '../tensor/half.js';
-
-export type WeightDtype = 'f32' | HalfDtype;
-
-export function parseWeightDtype(s: string): WeightDtype {
-  if (s === 'f32' || s === 'bf16' || s === 'f16') return s;
-  throw new Error(`weights must be f32, bf16 or f16, got '${s}'`);
-}
-
-const HALF_NAMES = /^backbone\.(blocks\.\d+\.(attn_qkv|attn_out|mlp\.0|mlp\.2)\.weight|output_layer\.linear\.weight|vocab_embed\.embedding)$/;
-
-/** Whether a checkpoint tensor is stored in half precision under the half options. */
-export function isHalfWeight(name: string): boolean {
-  return HALF_NAMES.test(name);
-}
+import { isStoredWeight } from './weights.js';
 
 /**
  * Moves the half-precision candidates out of `tensors` (freeing their fp32 arrays) into half matrices on `be`.
@@ -29,7 +13,7 @@ export function isHalfWeight(name: string): boolean {
 export function halveWeights(tensors: Map<string, Float32Array>, dtype: HalfDtype, be: Backend): Map<string, HalfMatrix> {
   const halves = new Map<string, HalfMatrix>();
   for (const [name, t] of [...tensors]) {
-    if (!isHalfWeight(name)) continue;
+    if (!isStoredWeight(name)) continue;
     const data = be.allocHalf(t.length);
     narrowToHalf(t, dtype, data);
     if (dtype === 'f16') {

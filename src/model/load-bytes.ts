@@ -6,7 +6,8 @@
 import type { Backend } from '../tensor/backend.js';
 import { CONFIG_FILE, WEIGHTS_FILE, readCheckpoint, type CheckpointContents } from './checkpoint-format.js';
 import { DiT } from './dit.js';
-import { halveWeights, type WeightDtype } from './half.js';
+import { int8Alloc } from './quantize.js';
+import { storeWeights, type WeightDtype } from './storage.js';
 import { bytesSource, openSource } from './safetensors-format.js';
 import { fetchBytes } from '../hub/browser-fetch.js';
 import { DEFAULT_ENDPOINT, parseRepoRef, repoIdProblem, resolveUrl } from '../hub/repo-id.js';
@@ -14,14 +15,26 @@ import { DEFAULT_ENDPOINT, parseRepoRef, repoIdProblem, resolveUrl } from '../hu
 export interface BytesLoadOptions {
   /** where the weights go and the model runs */
   backend: Backend;
-  /** storage of the large weight matrices (as `loadModel`'s option), default 'f32' */
+  /** storage of the large weight matrices (as `loadModel`'s option), default: as stored (int8 folders), else 'f32' */
   weights?: WeightDtype;
 }
 
-/** The DiT of a checkpoint read onto `backend` (its tensors already live in backend memory). */
-export function modelFromCheckpoint(ckpt: CheckpointContents, backend: Backend, weights: WeightDtype = 'f32'): DiT {
-  const halves = weights === 'f32' ? undefined : halveWeights(ckpt.tensors, weights, backend);
-  return new DiT(ckpt.config, ckpt.tensors, backend, halves);
+/** Options for reading a checkpoint onto `backend`: tensors and int8 matrices in its memory. */
+export function backendAllocs(backend: Backend) {
+  return { alloc: (n: number) => backend.alloc(n), allocInt8: (n: number) => int8Alloc(backend)(n) };
+}
+
+/**
+ * The DiT of a checkpoint read onto `backend` (its tensors already live in backend memory). An int8 folder loads
+ * as int8 (asking it for other storage is an error: its fp32 weights are gone); a float one is converted to `weights`.
+ */
+export function modelFromCheckpoint(ckpt: CheckpointContents, backend: Backend, weights?: WeightDtype): DiT {
+  if (ckpt.quantization) {
+    if (weights !== undefined && weights !== ckpt.quantization)
+      throw new Error(`weights '${weights}': this checkpoint holds ${ckpt.quantization} weights (config.json quantization_config); load it with weights '${ckpt.quantization}' or export an fp32 checkpoint again`);
+    return new DiT(ckpt.config, ckpt.tensors, backend, ckpt.stored);
+  }
+  return new DiT(ckpt.config, ckpt.tensors, backend, storeWeights(ckpt.config, ckpt.tensors, weights ?? 'f32', backend));
 }
 
 /** A model from the text of its config.json and the bytes of its model.safetensors (`source` names them in errors). */
@@ -29,7 +42,7 @@ export function loadModelFromBytes(configText: string, weights: Uint8Array, opts
   const { backend } = opts;
   const weightsPath = `${source}/${WEIGHTS_FILE}`;
   const file = openSource(bytesSource(weights, weightsPath), weightsPath);
-  const ckpt = readCheckpoint(configText, `${source}/${CONFIG_FILE}`, file, { alloc: (n) => backend.alloc(n) });
+  const ckpt = readCheckpoint(configText, `${source}/${CONFIG_FILE}`, file, backendAllocs(backend));
   return modelFromCheckpoint(ckpt, backend, opts.weights);
 }
 

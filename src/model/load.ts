@@ -2,8 +2,8 @@ import type { Backend, BackendName } from '../tensor/backend.js';
 import { createBackend } from '../tensor/index.js';
 import { loadCheckpoint } from './checkpoint.js';
 import type { DiT } from './dit.js';
-import type { WeightDtype } from './half.js';
-import { modelFromCheckpoint } from './load-bytes.js';
+import type { WeightDtype } from './storage.js';
+import { backendAllocs, modelFromCheckpoint } from './load-bytes.js';
 import { packageRoot } from '../tensor/package-root.js';
 import { resolveModelDir, type ResolveOptions } from '../hub/resolve.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from './checkpoint-format.js';
@@ -12,8 +12,9 @@ export interface LoadOptions {
   /** a backend instance, or a name to create one (default: native when built, else wasm; $BD3LM_BACKEND) */
   backend?: Backend | BackendName;
   /**
-   * storage of the large weight matrices, default 'f32'. 'bf16' / 'f16' halve their memory and the bytes a
-   * sampling step streams (fp32 arithmetic; logits change slightly, see README); inference only.
+   * storage of the large weight matrices, default 'f32' (an int8 folder: 'int8'). 'bf16' / 'f16' halve their memory
+   * and the bytes a sampling step streams, 'int8' quarters them (fp32 arithmetic; logits change slightly, see
+   * README); inference only.
    */
   weights?: WeightDtype;
   /** for a repo id: the hub, token, cache and progress bar (default: $HF_ENDPOINT, $HF_TOKEN, the shared cache, a bar on a terminal) */
@@ -41,6 +42,6 @@ export async function resolveModel(name?: string, hub?: ResolveOptions): Promise
 export async function loadModel(dir?: string, opts: LoadOptions = {}): Promise<DiT> {
   const folder = await resolveModel(dir, opts.hub);
   const backend = typeof opts.backend === 'object' ? opts.backend : await createBackend(opts.backend);
-  const ckpt = loadCheckpoint(folder, { alloc: (n) => backend.alloc(n) });
+  const ckpt = loadCheckpoint(folder, backendAllocs(backend));
   return modelFromCheckpoint(ckpt, backend, opts.weights);
 }

@@ -23,7 +23,7 @@ export const DTYPE_SIZE: Record<string, number> = {
   U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
 };
 /** dtypes converted to float32 on load (integers only when exactly representable). */
-const READABLE = new Set(['F32', 'F16', 'BF16', 'F64', 'I64', 'I32']);
+const READABLE = new Set(['F32', 'F16', 'BF16', 'F64', 'I64', 'I32', 'I8']);
 
 /** Header lengths above this are corrupt, not real (the Rust reference uses the same 100 MB cap). */
 const MAX_HEADER = 100_000_000;
@@ -144,6 +144,8 @@ export interface SafetensorsFile {
   header: SafetensorsHeader;
   /** Converts tensor `name` to float32 into `dst` (length must equal the element count). */
   readInto(name: string, dst: Float32Array): void;
+  /** Copies I8 tensor `name` as it is into `dst` (length must equal the element count). */
+  readInt8Into(name: string, dst: Int8Array): void;
   close(): void;
 }
 
@@ -152,15 +154,26 @@ export function openSource(src: ByteSource, path: string, close: () => void = ()
   const header = parseHeader(src, path);
   let chunk: Uint8Array | null = null;
   const scratch = (): Uint8Array => (chunk ??= new Uint8Array(CHUNK)); // own ArrayBuffer: aligned views
+  const entry = (name: string, dstLength: number): TensorEntry => {
+    const e = header.byName.get(name);
+    if (!e) throw new CheckpointError(path, `no tensor named "${name}"`);
+    const n = numel(e.shape);
+    if (dstLength !== n) throw new CheckpointError(path, `tensor "${name}": destination holds ${dstLength} values, needs ${n}`);
+    return e;
+  };
   return {
     header,
     close,
+    readInt8Into(name, dst) {
+      const e = entry(name, dst.length);
+      if (e.dtype !== 'I8') throw new CheckpointError(path, `tensor "${name}": dtype ${e.dtype}, expected I8`);
+      const bytes = new Uint8Array(dst.buffer, dst.byteOffset, dst.length);
+      for (let o = 0; o < bytes.length; o += CHUNK) src.read(bytes.subarray(o, Math.min(o + CHUNK, bytes.length)), header.dataStart + e.begin + o);
+    },
     readInto(name, dst) {
-      const e = header.byName.get(name);
-      if (!e) throw new CheckpointError(path, `no tensor named "${name}"`);
-      const n = numel(e.shape);
-      if (dst.length !== n) throw new CheckpointError(path, `tensor "${name}": destination holds ${dst.length} values, needs ${n}`);
-      if (!READABLE.has(e.dtype)) throw new CheckpointError(path, `tensor "${name}": dtype ${e.dtype} is not supported (F32, F16, BF16, F64, I64, I32 are)`);
+      const e = entry(name, dst.length);
+      const n = dst.length;
+      if (!READABLE.has(e.dtype)) throw new CheckpointError(path, `tensor "${name}": dtype ${e.dtype} is not supported (F32, F16, BF16, F64, I64, I32, I8 are)`);
       const pos = header.dataStart + e.begin;
       if (e.dtype === 'F32') {
         // straight into the destination bytes, chunk by chunk
@@ -200,6 +213,11 @@ function convertChunk(e: TensorEntry, buf: Uint8Array, m: number, dst: Float32Ar
       for (let i = 0; i < m; i++) dst[at + i] = src[i];
       return;
     }
+    case 'I8': {
+      const src = new Int8Array(ab, 0, m);
+      for (let i = 0; i < m; i++) dst[at + i] = src[i];
+      return;
+    }
     default: {
       const src = e.dtype === 'I64' ? new BigInt64Array(ab, 0, m) : new Int32Array(ab, 0, m);
       for (let i = 0; i < m; i++) {
@@ -219,6 +237,8 @@ export interface LoadOptions {
   expected?: readonly { name: string; shape: readonly number[] }[];
   /** skip the NaN/Inf scan (default: non-finite values are an error) */
   allowNonFinite?: boolean;
+  /** tensors left out (the caller reads them its own way, e.g. int8 matrices) */
+  skip?: ReadonlySet<string>;
 }
 
 export interface LoadedSafetensors {
@@ -274,7 +294,9 @@ export function readTensors(file: SafetensorsFile, opts: LoadOptions = {}): Load
   const data = new Map<string, Float32Array>();
   const bad: string[] = [];
   // read in file order (sequential I/O), publish in the preferred order below
+  const skip = opts.skip ?? new Set<string>();
   for (const e of [...header.entries].sort((a, b) => a.begin - b.begin)) {
+    if (skip.has(e.name)) continue;
     const n = numel(e.shape);
     const dst = alloc(n);
     if (!(dst instanceof Float32Array) || dst.length !== n)
@@ -292,6 +314,7 @@ export function readTensors(file: SafetensorsFile, opts: LoadOptions = {}): Load
   const shapes = new Map<string, number[]>();
   const dtypes = new Map<string, string>();
   for (const name of order) {
+    if (skip.has(name)) continue;
     const e = header.byName.get(name)!;
     tensors.set(name, data.get(name)!);
     shapes.set(name, [...e.shape]);

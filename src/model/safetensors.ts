@@ -77,8 +77,9 @@ export function loadSafetensors(path: string, opts: LoadOptions = {}): LoadedSaf
 export interface SaveTensor {
   name: string;
   shape: readonly number[];
-  data: Float32Array;
-  /** storage dtype, default F32 (F16/BF16 round to nearest, ties to even) */
+  /** an Int8Array is written as I8, as it is (dtype is ignored) */
+  data: Float32Array | Int8Array;
+  /** storage dtype of float data, default F32 (F16/BF16 round to nearest, ties to even) */
   dtype?: SaveDtype;
 }
 
@@ -93,14 +94,14 @@ export function saveSafetensors(path: string, tensors: readonly SaveTensor[], me
   }
   let off = 0;
   for (const t of tensors) {
-    const dtype = t.dtype ?? 'F32';
+    const dtype = t.data instanceof Int8Array ? 'I8' : (t.dtype ?? 'F32');
     if (typeof t.name !== 'string' || !t.name || t.name === '__metadata__') problems.push(`invalid tensor name ${JSON.stringify(t.name)}`);
     else if (seen.has(t.name)) problems.push(`duplicate tensor name "${t.name}"`);
     seen.add(t.name);
     if (!Array.isArray(t.shape) || !t.shape.every(isIndex)) { problems.push(`tensor "${t.name}": bad shape ${JSON.stringify(t.shape)}`); continue; }
-    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') { problems.push(`tensor "${t.name}": cannot write dtype ${dtype}`); continue; }
+    if (!['F32', 'F16', 'BF16', 'I8'].includes(dtype)) { problems.push(`tensor "${t.name}": cannot write dtype ${dtype}`); continue; }
     const n = numel(t.shape);
-    if (!(t.data instanceof Float32Array) || t.data.length !== n)
+    if (!(t.data instanceof Float32Array || t.data instanceof Int8Array) || t.data.length !== n)
       problems.push(`tensor "${t.name}": data has ${t.data?.length} values, shape [${t.shape.join(', ')}] needs ${n}`);
     const bytes = n * DTYPE_SIZE[dtype];
     header[t.name] = { dtype, shape: [...t.shape], data_offsets: [off, off + bytes] };
@@ -151,6 +152,10 @@ export function atomicWrite(path: string, body: (write: (b: Uint8Array) => void)
 }
 
 function writeTensor(path: string, t: SaveTensor, write: (b: Uint8Array) => void): void {
+  if (t.data instanceof Int8Array) {
+    write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length));
+    return;
+  }
   const dtype = t.dtype ?? 'F32';
   const src = t.data;
   const per = CHUNK / 4;

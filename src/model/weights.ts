@@ -1,9 +1,16 @@
-import type { HalfMatrix } from '../tensor/backend.js';
-import { isHalf } from '../tensor/half.js';
+import type { StoredMatrix } from '../tensor/backend.js';
+import { isStored } from '../tensor/stored.js';
 import type { ModelConfig } from './config.js';
 
-/** A large weight matrix: fp32, or half-precision storage for inference (src/model/half.ts). */
-export type WeightMatrix = Float32Array | HalfMatrix;
+/** A large weight matrix: fp32, or half-precision / int8 storage for inference (src/model/storage.ts). */
+export type WeightMatrix = Float32Array | StoredMatrix;
+
+const STORED_NAMES = /^backbone\.(blocks\.\d+\.(attn_qkv|attn_out|mlp\.0|mlp\.2)\.weight|output_layer\.linear\.weight|vocab_embed\.embedding)$/;
+
+/** Whether a checkpoint tensor is one of the large matrices (WeightMatrix) that the storage options apply to. */
+export function isStoredWeight(name: string): boolean {
+  return STORED_NAMES.test(name);
+}
 
 /** Typed views of one transformer block's parameters (HF names, spec 8.3). */
 export interface BlockWeights<M extends WeightMatrix = WeightMatrix> {
@@ -34,18 +41,18 @@ export interface DiTWeights<M extends WeightMatrix = WeightMatrix> {
 }
 
 /**
- * Picks the backbone tensors out of a loaded checkpoint; throws naming any missing tensor. `halves` holds the
- * matrices kept in half precision (absent from `t`).
+ * Picks the backbone tensors out of a loaded checkpoint; throws naming any missing tensor. `stored` holds the
+ * matrices kept in a storage format (absent from `t`).
  */
 export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>): DiTWeights<Float32Array>;
-export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>, halves: Map<string, HalfMatrix>): DiTWeights;
-export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>, halves?: Map<string, HalfMatrix>): DiTWeights {
+export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>, stored: Map<string, StoredMatrix>): DiTWeights;
+export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>, stored?: Map<string, StoredMatrix>): DiTWeights {
   const get = (name: string): Float32Array => {
     const v = t.get(name);
     if (!v) throw new Error(`checkpoint is missing tensor ${name}`);
     return v;
   };
-  const mat = (name: string): WeightMatrix => halves?.get(name) ?? get(name);
+  const mat = (name: string): WeightMatrix => stored?.get(name) ?? get(name);
   const adaln = !cfg.causal;
   const p = 'backbone.';
   const blocks: BlockWeights[] = [];
@@ -84,11 +91,12 @@ export function bindWeights(cfg: ModelConfig, t: Map<string, Float32Array>, halv
   };
 }
 
-/** The weights as fp32 arrays; throws for a model loaded with half-precision weights (an inference-only option). */
+/** The weights as fp32 arrays; throws for a model loaded with half-precision or int8 weights (inference-only options). */
 export function fp32Weights(w: DiTWeights): DiTWeights<Float32Array> {
   const mats = [w.embed, w.outW, ...w.blocks.flatMap((b) => [b.qkv, b.out, b.w1, b.w2])];
-  if (mats.some(isHalf)) {
-    throw new Error("half-precision weights are for inference only: load the model with weights: 'f32' to train");
+  const stored = mats.find(isStored);
+  if (stored) {
+    throw new Error(`${stored.dtype} weights are for inference only: load an fp32 checkpoint with weights: 'f32' to train`);
   }
   return w as DiTWeights<Float32Array>;
 }

@@ -20,6 +20,19 @@ export interface HalfMatrix {
   readonly dtype: HalfDtype;
 }
 
+/**
+ * A matrix kept as int8 values with one fp32 scale per row (`allocInt8`, `alloc`): row r stands for the fp32 values
+ * fround(data[r * cols + c] * scales[r]) (symmetric weight-only quantization, src/model/quantize.ts).
+ */
+export interface Int8Matrix {
+  readonly data: Int8Array;
+  readonly scales: Float32Array;
+  readonly dtype: 'int8';
+}
+
+/** A weight matrix in a storage format the kernels widen to fp32 where they read it. */
+export type StoredMatrix = HalfMatrix | Int8Matrix;
+
 export interface GemmArgs {
   transA?: boolean;
   transB?: boolean;
@@ -30,8 +43,8 @@ export interface GemmArgs {
   alpha?: number;
   a: Float32Array;
   lda: number;
-  /** a HalfMatrix only with transB and batch 1 (weight products): fp32 arithmetic on the widened values */
-  b: Float32Array | HalfMatrix;
+  /** a StoredMatrix only with transB and batch 1 (weight products): fp32 arithmetic on the widened values */
+  b: Float32Array | StoredMatrix;
   ldb: number;
   /** default 0: C is overwritten and never read; 1 accumulates */
   beta?: number;
@@ -237,8 +250,10 @@ export interface Backend {
   allocInt(n: number): Int32Array;
   /** storage for a HalfMatrix's bits */
   allocHalf(n: number): Uint16Array;
-  /** Return memory from alloc/allocInt/allocHalf (a no-op where the GC owns it). The array must not be used afterwards. */
-  free(a: Float32Array | Int32Array | Uint16Array): void;
+  /** storage for an Int8Matrix's values; absent on a backend without the int8 kernels (e.g. an addon built before them) */
+  allocInt8?(n: number): Int8Array;
+  /** Return memory from alloc/allocInt/allocHalf/allocInt8 (a no-op where the GC owns it). The array must not be used afterwards. */
+  free(a: Float32Array | Int32Array | Uint16Array | Int8Array): void;
 
   sgemm(args: GemmArgs): void;
   layerNorm(args: LayerNormArgs): void;
@@ -248,7 +263,7 @@ export interface Backend {
   logSoftmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   logsumexp(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   rotary(args: RotaryArgs): void;
-  embedding(table: Float32Array | HalfMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void;
+  embedding(table: Float32Array | StoredMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void;
   /** The block sampler's per-row work: probabilities from log-probabilities, filters, categorical draws. */
   sampleRows(args: SampleRowsArgs): void;
   attention(args: AttentionArgs): void;

@@ -68,11 +68,6 @@ export function f16Table32(): Float32Array {
   return f16Table;
 }
 
-/** Whether a weight operand is a HalfMatrix (not a typed array: the ref kernels also run on Float64Arrays in tests). */
-export function isHalf(x: ArrayBufferView | HalfMatrix): x is HalfMatrix {
-  return !ArrayBuffer.isView(x);
-}
-
 /** out[i] = half bits of src[i] (round to nearest even); f16 overflow gives +-Inf, which callers check for. */
 export function narrowToHalf(src: Float32Array, dtype: HalfDtype, out: Uint16Array): void {
   const f = dtype === 'bf16' ? f32ToBf16Bits : f32ToF16Bits;

@@ -20,7 +20,7 @@ import type {
   RotaryArgs,
   SampleRowsArgs,
 } from './backend.js';
-import { isHalf } from './half.js';
+import { isStored } from './stored.js';
 
 type F32 = Float32Array;
 type Opt = Float32Array | null;
@@ -45,6 +45,10 @@ interface Addon {
   sgemmHalf(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Uint16Array,
     dtype: HalfDtype, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
   embeddingHalf(table: Uint16Array, dtype: HalfDtype, ids: Int32Array, n: number, dim: number, out: F32): void;
+  /** absent from an addon built before the int8 kernels */
+  sgemmQ8?(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Int8Array,
+    scales: F32, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
+  embeddingQ8?(table: Int8Array, scales: F32, ids: Int32Array, n: number, dim: number, out: F32): void;
   sampleRows(rows: number, V: number, probs: Float64Array, logp: F32 | null, temperature: number, topK: number,
     topP: number, includeCrossing: boolean, fallback: Int32Array | null, drawRow: Int32Array | null,
     noise: Float64Array | null, seeds: Int32Array | null, maskId: number, keep: number, stay: number,
@@ -121,6 +125,8 @@ export function loadAddon(): Addon {
 export function createNativeBackend(): Backend {
   const n = loadAddon();
   const meta = n.info();
+  // int8 kernels: missing from an addon built before them (allocInt8 then stays absent: loading refuses int8)
+  const q8 = n.sgemmQ8 && n.embeddingQ8 ? { sgemm: n.sgemmQ8, embedding: n.embeddingQ8 } : null;
   return {
     name: 'native',
     threads: n.threads(),
@@ -128,16 +134,22 @@ export function createNativeBackend(): Backend {
     alloc: (len) => new Float32Array(len),
     allocInt: (len) => new Int32Array(len),
     allocHalf: (len) => new Uint16Array(len),
+    ...(q8 && { allocInt8: (len: number) => new Int8Array(len) }),
     free: () => {},
     sgemm: (g: GemmArgs) => {
-      if (!isHalf(g.b)) {
-        n.sgemm(!!g.transA, !!g.transB, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, g.b, g.ldb, g.beta ?? 0, g.c, g.ldc,
+      const b = g.b;
+      if (!isStored(b)) {
+        n.sgemm(!!g.transA, !!g.transB, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b, g.ldb, g.beta ?? 0, g.c, g.ldc,
           g.bias ?? null, g.batch ?? 1, g.strideA ?? 0, g.strideB ?? 0, g.strideC ?? 0);
         return;
       }
-      if (!g.transB || (g.batch ?? 1) !== 1) throw new Error('sgemm: a half-precision b needs transB and batch 1');
-      n.sgemmHalf(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, g.b.data, g.b.dtype, g.ldb, g.beta ?? 0, g.c,
-        g.ldc, g.bias ?? null);
+      if (!g.transB || (g.batch ?? 1) !== 1) throw new Error(`sgemm: a ${b.dtype} b needs transB and batch 1`);
+      if (b.dtype === 'int8')
+        q8!.sgemm(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.scales, g.ldb, g.beta ?? 0, g.c,
+          g.ldc, g.bias ?? null);
+      else
+        n.sgemmHalf(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.dtype, g.ldb, g.beta ?? 0, g.c,
+          g.ldc, g.bias ?? null);
     },
     layerNorm: (l: LayerNormArgs) =>
       n.layerNorm(l.x, l.out, l.rows, l.dim, l.weight, l.eps ?? 1e-5, l.shift ?? null, l.scale ?? null,
@@ -151,9 +163,11 @@ export function createNativeBackend(): Backend {
     rotary: (r: RotaryArgs) =>
       n.rotary(r.x, r.rows, r.rowStride, r.heads, r.headDim, r.cos, r.sin, r.pos0, r.seqLen),
     embedding: (table, ids, len, dim, out) =>
-      isHalf(table)
-        ? n.embeddingHalf(table.data, table.dtype, ids, len, dim, out)
-        : n.embedding(table, ids, len, dim, out),
+      !isStored(table)
+        ? n.embedding(table, ids, len, dim, out)
+        : table.dtype === 'int8'
+          ? q8!.embedding(table.data, table.scales, ids, len, dim, out)
+          : n.embeddingHalf(table.data, table.dtype, ids, len, dim, out),
     sampleRows: (a: SampleRowsArgs) => {
       const f = a.filters ?? {};
       const q = a.posterior;

@@ -10,14 +10,14 @@ import type {
   GatedResidualArgs,
   GatedResidualBackwardArgs,
   GemmArgs,
-  HalfMatrix,
   LayerNormArgs,
   LayerNormBackwardArgs,
   RotaryArgs,
   SampleRowsArgs,
+  StoredMatrix,
 } from './backend.js';
 import { NOT_A_DISTRIBUTION } from './backend.js';
-import { isHalf, widenHalf } from './half.js';
+import { isStored, widenStored } from './stored.js';
 import { applyFilters, isDistribution, notADistribution } from '../sampling/filters.js';
 import { sampleRow } from '../sampling/categorical.js';
 import { seededRow } from '../sampling/random.js';
@@ -39,13 +39,16 @@ export class RefBackend implements Backend {
   allocHalf(n: number): Uint16Array {
     return new Uint16Array(n);
   }
-  free(_a: Float32Array | Int32Array | Uint16Array): void {}
+  allocInt8(n: number): Int8Array {
+    return new Int8Array(n);
+  }
+  free(_a: Float32Array | Int32Array | Uint16Array | Int8Array): void {}
 
   sgemm(g: GemmArgs): void {
     const { m, n, k, a, lda, ldb, c, ldc } = g;
-    if (isHalf(g.b) && (!g.transB || (g.batch ?? 1) !== 1)) throw new Error('sgemm: a half-precision b needs transB and batch 1');
-    // a half b is the same product on its exact fp32 values
-    const b = isHalf(g.b) ? widenHalf(g.b) : g.b;
+    if (isStored(g.b) && (!g.transB || (g.batch ?? 1) !== 1)) throw new Error(`sgemm: a ${g.b.dtype} b needs transB and batch 1`);
+    // a stored b is the same product on the fp32 values it stands for
+    const b = isStored(g.b) ? widenStored(g.b) : g.b;
     const alpha = g.alpha ?? 1;
     const beta = g.beta ?? 0;
     const batch = g.batch ?? 1;
@@ -189,8 +192,8 @@ export class RefBackend implements Backend {
     }
   }
 
-  embedding(table: Float32Array | HalfMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
-    if (isHalf(table)) table = widenHalf(table);
+  embedding(table: Float32Array | StoredMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
+    if (isStored(table)) table = widenStored(table);
     for (let i = 0; i < n; i++) out.set(table.subarray(ids[i] * dim, ids[i] * dim + dim), i * dim);
   }
 

@@ -22,13 +22,13 @@ import type {
   GatedResidualArgs,
   GatedResidualBackwardArgs,
   GemmArgs,
-  HalfMatrix,
   LayerNormArgs,
   LayerNormBackwardArgs,
   RotaryArgs,
   SampleRowsArgs,
+  StoredMatrix,
 } from './backend.js';
-import { isHalf } from './half.js';
+import { isStored } from './stored.js';
 
 export interface WasmBackendOptions {
   /** threads including the caller; default $BD3LM_THREADS, else min(2, hardware concurrency) */
@@ -57,7 +57,7 @@ export interface WasmBackend extends Backend {
   heapStats(): { used: number; extent: number; blocks: number };
 }
 
-type Arr = Float32Array | Int32Array | Uint16Array | Float64Array;
+type Arr = Float32Array | Int32Array | Uint16Array | Int8Array | Float64Array;
 type Ptr = number;
 
 interface Exports {
@@ -86,6 +86,9 @@ interface Exports {
   sgemm_half(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, fmt: number,
     ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
   embedding_half(table: Ptr, fmt: number, ids: Ptr, n: number, dim: number, out: Ptr): void;
+  sgemm_q8(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, scales: Ptr,
+    ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
+  embedding_q8(table: Ptr, scales: Ptr, ids: Ptr, n: number, dim: number, out: Ptr): void;
   sample_rows(rows: number, V: number, probs: Ptr, logp: Ptr, temperature: number, topK: number, topP: number,
     incl: number, fallback: Ptr, draws: number, drawRow: Ptr, noise: Ptr, seeds: Ptr, maskId: number, keep: number,
     stay: number, out: Ptr): void;
@@ -310,6 +313,11 @@ class WasmBackendImpl implements WasmBackend {
     this.live.add(p);
     return new Uint16Array(this.buffer(), p, n);
   }
+  allocInt8(n: number): Int8Array {
+    const p = this.raw(Math.max(n, 4), 1);
+    this.live.add(p);
+    return new Int8Array(this.buffer(), p, n);
+  }
   free(a: Arr): void {
     this.buffer();
     // a subarray or a second free would corrupt the C heap's block headers
@@ -356,14 +364,18 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   sgemm(g: GemmArgs): void {
-    if (isHalf(g.b)) {
-      const h = g.b;
-      if (!g.transB || (g.batch ?? 1) !== 1) throw new Error('sgemm: a half-precision b needs transB and batch 1');
-      this.call(() => this.ex.sgemm_half(g.transA ? 1 : 0, g.m, g.n, g.k, g.alpha ?? 1, this.p(g.a), g.lda,
-        this.p(h.data), HALF_FMT[h.dtype], g.ldb, g.beta ?? 0, this.p(g.c, true), g.ldc, this.p(g.bias)));
+    const b = g.b;
+    if (isStored(b)) {
+      if (!g.transB || (g.batch ?? 1) !== 1) throw new Error(`sgemm: a ${b.dtype} b needs transB and batch 1`);
+      const tA = g.transA ? 1 : 0, alpha = g.alpha ?? 1, beta = g.beta ?? 0;
+      this.call(() =>
+        b.dtype === 'int8'
+          ? this.ex.sgemm_q8(tA, g.m, g.n, g.k, alpha, this.p(g.a), g.lda, this.p(b.data), this.p(b.scales), g.ldb,
+            beta, this.p(g.c, true), g.ldc, this.p(g.bias))
+          : this.ex.sgemm_half(tA, g.m, g.n, g.k, alpha, this.p(g.a), g.lda, this.p(b.data), HALF_FMT[b.dtype], g.ldb,
+            beta, this.p(g.c, true), g.ldc, this.p(g.bias)));
       return;
     }
-    const b = g.b;
     this.call(() => this.ex.sgemm(g.transA ? 1 : 0, g.transB ? 1 : 0, g.m, g.n, g.k, g.alpha ?? 1, this.p(g.a),
       g.lda, this.p(b), g.ldb, g.beta ?? 0, this.p(g.c, true), g.ldc, this.p(g.bias), g.batch ?? 1,
       g.strideA ?? 0, g.strideB ?? 0, g.strideC ?? 0));
@@ -393,11 +405,13 @@ class WasmBackendImpl implements WasmBackend {
     this.call(() => this.ex.rotary(this.p(r.x, true), r.rows, r.rowStride, r.heads, r.headDim, this.p(r.cos),
       this.p(r.sin), r.pos0, r.seqLen));
   }
-  embedding(table: Float32Array | HalfMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
+  embedding(table: Float32Array | StoredMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
     this.call(() =>
-      isHalf(table)
-        ? this.ex.embedding_half(this.p(table.data), HALF_FMT[table.dtype], this.p(ids), n, dim, this.p(out, true))
-        : this.ex.embedding(this.p(table), this.p(ids), n, dim, this.p(out, true)));
+      !isStored(table)
+        ? this.ex.embedding(this.p(table), this.p(ids), n, dim, this.p(out, true))
+        : table.dtype === 'int8'
+          ? this.ex.embedding_q8(this.p(table.data), this.p(table.scales), this.p(ids), n, dim, this.p(out, true))
+          : this.ex.embedding_half(this.p(table.data), HALF_FMT[table.dtype], this.p(ids), n, dim, this.p(out, true)));
   }
   sampleRows(a: SampleRowsArgs): void {
     // the C side trusts its arguments: a short array would be read or written past its end in the shared memory

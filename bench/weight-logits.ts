@@ -1,6 +1,7 @@
 /**
- * Effect of half-precision weight storage on the logits: the same model (the golden bs4 checkpoint, or a random
- * preset model) with fp32 and with bf16/f16 weights, on one vectorised forward; differences against fp32.
+ * Effect of weight storage on the logits: the same model (the golden bs4 checkpoint, the embedded default model, or a
+ * random preset model) with
+ * fp32 and with bf16/f16/int8 weights, on one vectorised forward; differences against fp32.
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,19 +9,21 @@ import type { Backend } from '../src/tensor/backend.js';
 import { PRESETS, type PresetName } from '../src/model/config.js';
 import { initTensors } from '../src/model/init.js';
 import { DiT } from '../src/model/dit.js';
-import { loadModel } from '../src/model/load.js';
-import { halveWeights } from '../src/model/half.js';
-import type { HalfDtype } from '../src/tensor/backend.js';
+import { defaultModelDir, loadModel } from '../src/model/load.js';
+import { storeWeights, type WeightDtype } from '../src/model/storage.js';
 import { Rng } from '../src/tensor/rng.js';
 
 const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/bs4');
 
-async function pair(be: Backend, model: string, dtype: HalfDtype): Promise<[DiT, DiT]> {
-  if (model === 'golden') return [await loadModel(GOLDEN, { backend: be }), await loadModel(GOLDEN, { backend: be, weights: dtype })];
+async function pair(be: Backend, model: string, dtype: WeightDtype): Promise<[DiT, DiT]> {
+  if (model === 'golden' || model === 'default') {
+    const dir = model === 'golden' ? GOLDEN : await defaultModelDir();
+    return [await loadModel(dir, { backend: be }), await loadModel(dir, { backend: be, weights: dtype })];
+  }
   const cfg = { ...PRESETS[model as PresetName], modelLength: 256, blockSize: 16 };
   const t = () => initTensors(cfg, 1, 'random', (n) => be.alloc(n));
-  const half = t();
-  return [new DiT(cfg, t(), be), new DiT(cfg, half, be, halveWeights(half, dtype, be))];
+  const stored = t();
+  return [new DiT(cfg, t(), be), new DiT(cfg, stored, be, storeWeights(cfg, stored, dtype, be))];
 }
 
 /** log-softmax of one row in float64 */
@@ -33,15 +36,15 @@ function logSoftmax(x: Float32Array): Float64Array {
   return Float64Array.from(x, (v) => v - lse);
 }
 
-export async function benchHalfLogits(be: Backend, model: string, dtype: HalfDtype) {
-  const [full, half] = await pair(be, model, dtype);
+export async function benchWeightLogits(be: Backend, model: string, dtype: WeightDtype) {
+  const [full, stored] = await pair(be, model, dtype);
   const { modelLength: L, vocabSize: V } = full.config;
   const rng = new Rng(4);
   const ids = Int32Array.from({ length: 2 * L }, () => Math.floor(rng.uniform() * (V - 1)));
   for (let i = 1; i < L; i++) if (rng.uniform() < 0.5) ids[i] = V - 1; // x_t half: about half masked
   const run = (m: DiT) => Float32Array.from(m.forward({ ids, batch: 1, seqLen: 2 * L, layout: 'vectorized' }).logits);
   const a = run(full);
-  const b = run(half);
+  const b = run(stored);
   let maxDiff = 0, maxLogit = 0, sumDiff = 0, maxLogp = 0, maxTv = 0, agree = 0;
   const rows = a.length / V;
   for (let r = 0; r < rows; r++) {
