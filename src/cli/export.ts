@@ -1,27 +1,36 @@
-import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { loadCheckpoint, saveCheckpoint, WEIGHTS_FILE } from '../model/checkpoint.js';
 import type { SaveDtype } from '../model/safetensors.js';
-import { withUsage, UsageError } from './args.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 
-const USAGE = 'bd3lm export SRC_DIR --out DIR [--dtype f16|bf16|f32]';
 const DTYPES: Record<string, SaveDtype> = { f16: 'F16', bf16: 'BF16', f32: 'F32' };
+
+export const EXPORT = defineCommand({
+  name: 'export',
+  summary: 'Rewrite a checkpoint with half-precision parameters (half the file size; loading converts to fp32).',
+  args: 'SRC_DIR',
+  positionals: [1, 1],
+  options: {
+    out: { value: 'DIR', required: true, help: 'folder to write (not the source)' },
+    dtype: { choices: Object.keys(DTYPES), default: 'f16', help: 'parameter storage; buffers (the clip bounds) stay f32' },
+  },
+});
+
+export const exportCommand: Command = { spec: EXPORT, run: runExport };
 
 /**
  * Rewrites a checkpoint (e.g. a training run's published EMA weights) with its parameters stored as fp16/bf16:
  * half the bytes to ship; loading converts back to fp32. Buffers (the clip bounds) stay F32.
  */
-export async function runExport(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(USAGE, () =>
-    parseArgs({ args, options: { out: { type: 'string' }, dtype: { type: 'string' } }, allowPositionals: true, strict: true }),
-  );
-  if (positionals.length !== 1 || !values.out) throw new UsageError(`expected one source folder and --out\nusage: ${USAGE}`);
-  const dtype = DTYPES[values.dtype ?? 'f16'];
-  if (!dtype) throw new UsageError(`--dtype must be f16, bf16 or f32, got '${values.dtype}'`);
+async function runExport(args: string[]): Promise<number> {
+  const parsed = parseCommand(EXPORT, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const dtype = DTYPES[values.dtype];
   const src = nodePath.resolve(positionals[0]);
   const out = nodePath.resolve(values.out);
-  if (src === out) throw new UsageError('--out must differ from the source folder (the source is read while writing)');
+  if (src === out) throw usageError(EXPORT, '--out must differ from the source folder (the source is read while writing)');
   const ckpt = loadCheckpoint(src);
   saveCheckpoint(out, ckpt.config, ckpt.tensors, { dtype });
   const bytes = fs.statSync(nodePath.join(out, WEIGHTS_FILE)).size;

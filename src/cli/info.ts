@@ -1,15 +1,23 @@
 import { describeCheckpoint } from '../model/checkpoint.js';
-import { parseArgs } from 'node:util';
-import { withUsage, UsageError } from './args.js';
+import { defineCommand, parseCommand, type Command } from './options.js';
 
-const USAGE = 'bd3lm info DIR [--json]';
+export const INFO = defineCommand({
+  name: 'info',
+  summary: "Print a checkpoint's config, parameter count and per-tensor summary; exit 1 when the checkpoint has problems.",
+  args: 'DIR',
+  positionals: [1, 1],
+  options: { json: { help: 'print one JSON object instead of the table' } },
+});
+
+export const info: Command = { spec: INFO, run: runInfo };
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(4) : String(x));
 
 /** Prints a checkpoint's config, parameter count and per-tensor summary; exit 1 when the file has problems. */
-export async function runInfo(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(USAGE, () => parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true }));
-  if (positionals.length !== 1) throw new UsageError(`expected one folder\nusage: ${USAGE}`);
+async function runInfo(args: string[]): Promise<number> {
+  const parsed = parseCommand(INFO, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const d = describeCheckpoint(positionals[0]);
   if (values.json) {
     process.stdout.write(JSON.stringify(d) + '\n');

@@ -10,8 +10,10 @@ import { narrowToHalf } from '../tensor/half.js';
 
 export type WeightDtype = 'f32' | HalfDtype;
 
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ['f32', 'bf16', 'f16'];
+
 export function parseWeightDtype(s: string): WeightDtype {
-  if (s === 'f32' || s === 'bf16' || s === 'f16') return s;
+  if ((WEIGHT_DTYPES as readonly string[]).includes(s)) return s as WeightDtype;
   throw new Error(`weights must be f32, bf16 or f16, got '${s}'`);
 }
 
