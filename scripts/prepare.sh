@@ -22,7 +22,7 @@ fi
 log=build/native-build.log
 if stale build/Release/bd3lm.node native binding.gyp; then
   tmp=$(mktemp) # node-gyp rebuild wipes build/: the log moves there afterwards
-  npm run --silent build:native >"$tmp" 2>&1
+  npm run build:native >"$tmp" 2>&1 # not --silent: node-gyp takes its log level from npm
   mkdir -p build && mv -f "$tmp" "$log"
 fi
 
