@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { integerFlag } from '../src/cli/args.js';
+import { integerFlag, UsageError } from '../src/cli/args.js';
 import { SERVER_DEFAULTS } from '../src/server/app.js';
 
 const { values } = parseArgs({
@@ -21,10 +21,11 @@ const { values } = parseArgs({
   },
   strict: true,
 });
-const clients = integerFlag(values.clients, '--clients', 1, 32);
-const seconds = integerFlag(values.seconds, '--seconds', 1, 60);
-const maxTokens = integerFlag(values['max-tokens'], '--max-tokens', 1, 64);
-const maxActive = integerFlag(values['max-active'], '--max-active', 1, SERVER_DEFAULTS.maxActive);
+const bad = (msg: string) => new UsageError(msg);
+const clients = integerFlag(values.clients ?? '32', '--clients', 1, bad);
+const seconds = integerFlag(values.seconds ?? '60', '--seconds', 1, bad);
+const maxTokens = integerFlag(values['max-tokens'] ?? '64', '--max-tokens', 1, bad);
+const maxActive = integerFlag(values['max-active'] ?? `${SERVER_DEFAULTS.maxActive}`, '--max-active', 1, bad);
 const sampler = values.sampler ?? 'first-hitting';
 
 const PROMPTS = ['The', 'In the beginning', 'Once upon a time', 'It was a dark and stormy night', 'Question: what is', ''];

@@ -8,6 +8,9 @@
 # link with wasm-ld-16 directly. BD_WASM_KERNELS overrides the kernel folder (runtime tests with stub kernels).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the committed wasm/*.wasm must come out byte for byte the same on every machine (CI compares): a fixed source
+# order (C collation) and no paths or dates in the output (no debug info)
+export LC_ALL=C
 
 CC=${CC_WASM:-clang-16}
 LD=${LD_WASM:-wasm-ld-16}

@@ -45,6 +45,6 @@ test('export: bad flags are usage errors (exit 2)', () => {
   assert.equal(run(SRC).status, 2);
   const bad = run(SRC, '--out', path.join(os.tmpdir(), 'x'), '--dtype', 'fp8');
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--dtype must be f16, bf16, f32 or int8/);
+  assert.match(bad.stderr, /unknown dtype 'fp8' \(--dtype takes f16, bf16, f32, int8\)/);
   assert.match(run(SRC, '--out', SRC).stderr, /--out must differ/);
 });

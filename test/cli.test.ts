@@ -92,6 +92,52 @@ test('verify works on a folder of another block size, length and model shape', (
   assert.ok(rep.skipped.nocache_logits);
 });
 
+test("verify takes t.npy of shape (B, 1) for L' = L (the reference's _sample_t gives one t per sequence there)", () => {
+  // a self-made L' = L folder (bs = L = 16, B = 2, a different t per sequence); the expected per-token loss is worked
+  // out here by brute force from the logits: -log softmax(logits without the mask)[x0] / t at masked positions
+  // (loglinear schedule, SUBS), 0 elsewhere
+  const V = 37, L = 16, B = 2, MASK = V - 1;
+  const model = randomModel(new RefBackend(), { blockSize: L, modelLength: L, vocabSize: V }, 5);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-verify-mdlm-'));
+  saveCheckpoint(dir, model.config, model.tensors);
+  const rng = new Rng(3);
+  const tSeq = [0.3, 0.8];
+  const x0 = Int32Array.from({ length: B * L }, () => Math.floor(rng.uniform() * MASK));
+  const xt = Int32Array.from(x0, (v, i) => (i % L > 0 && rng.uniform() < tSeq[Math.floor(i / L)] ? MASK : v));
+  const i64 = (a: Int32Array) => BigInt64Array.from(a, (v) => BigInt(v));
+  writeNpy(path.join(dir, 'x0.npy'), { dtype: 'int64', shape: [B, L], data: i64(x0) });
+  writeNpy(path.join(dir, 'xt.npy'), { dtype: 'int64', shape: [B, L], data: i64(xt) });
+  writeNpy(path.join(dir, 't.npy'), { dtype: 'float32', shape: [B, 1], data: Float32Array.from(tSeq) });
+  const ids = new Int32Array(B * 2 * L);
+  for (let b = 0; b < B; b++) {
+    ids.set(xt.subarray(b * L, (b + 1) * L), 2 * b * L);
+    ids.set(x0.subarray(b * L, (b + 1) * L), 2 * b * L + L);
+  }
+  const logits = model.forward({ ids, batch: B, seqLen: 2 * L, layout: 'vectorized' }).logits;
+  const nll = new Float32Array(B * L);
+  for (let i = 0; i < B * L; i++) {
+    if (xt[i] !== MASK) continue;
+    const row = logits.subarray(i * V, (i + 1) * V);
+    let max = -Infinity, sum = 0;
+    for (let v = 0; v < MASK; v++) max = Math.max(max, row[v]);
+    for (let v = 0; v < MASK; v++) sum += Math.exp(row[v] - max);
+    nll[i] = (max + Math.log(sum) - row[x0[i]]) / Math.fround(tSeq[Math.floor(i / L)]);
+  }
+  assert.ok(nll.some((x, i) => x > 0 && i < L) && nll.some((x, i) => x > 0 && i >= L), 'both sequences have masked tokens');
+  writeNpy(path.join(dir, 'nlls.npy'), { dtype: 'float32', shape: [B, L], data: nll });
+  const r = run('verify', dir, '--backend', 'ref');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const rep = JSON.parse(r.stdout);
+  assert.equal(rep.arrays.nlls.ok, true);
+  assert.ok(rep.arrays.nlls.max_rel < 1e-6, JSON.stringify(rep.arrays.nlls));
+  // any other shape is refused, naming the file and both accepted shapes
+  writeNpy(path.join(dir, 't.npy'), { dtype: 'float32', shape: [B, 2], data: new Float32Array(2 * B).fill(0.5) });
+  const bad = run('verify', dir, '--backend', 'ref');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /t\.npy: expected shape \(2, 16\), or \(2, 1\) with one t per sequence \(L' = L\), got \(2, 2\)/);
+  fs.rmSync(dir, { recursive: true });
+});
+
 test('info prints config, parameter count and tensors; bad folders and flags fail clearly', () => {
   const r = run('info', golden);
   assert.equal(r.status, 0, r.stderr);

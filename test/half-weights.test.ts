@@ -173,5 +173,5 @@ test('bd3lm sample --weights bf16|f16 samples; a bad value is a usage error', ()
   }
   const bad = run('--weights', 'fp8');
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--weights must be f32, bf16, f16 or int8, got 'fp8'/);
+  assert.match(bad.stderr, /unknown weights 'fp8' \(--weights takes f32, bf16, f16, int8\)/);
 });

@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend, BackendName } from '../src/tensor/backend.js';
-import { createBackend, RefBackend } from '../src/tensor/index.js';
+import { RefBackend } from '../src/tensor/index.js';
+import { loadBackend } from './helpers.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { PRESETS } from '../src/model/config.js';
 import { initTensors } from '../src/model/init.js';
@@ -10,15 +11,15 @@ import { DiT } from '../src/model/dit.js';
 /** test/fixtures, from the compiled test file in dist/test */
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures');
 
-/** The backends this machine has: ref always; native and wasm when built (skipped tests say why). */
+/**
+ * The backends this machine has: ref always; native and wasm when they load (else `why`, naming what to install: a
+ * test skips with it, which BD3LM_REQUIRE_ALL=1 turns into a failure). A name is never served by another backend.
+ */
 export async function availableBackends(): Promise<{ name: BackendName; backend?: Backend; why?: string }[]> {
   const out: { name: BackendName; backend?: Backend; why?: string }[] = [{ name: 'ref', backend: new RefBackend() }];
   for (const name of ['native', 'wasm'] as const) {
-    try {
-      out.push({ name, backend: await createBackend(name) });
-    } catch (e) {
-      out.push({ name, why: e instanceof Error ? e.message : String(e) });
-    }
+    const be = await loadBackend(name);
+    out.push(typeof be === 'string' ? { name, why: be } : { name, backend: be });
   }
   return out;
 }

@@ -1,32 +1,36 @@
 /** A bad command line: reported without a stack trace, exit status 2. */
 export class UsageError extends Error {}
 
-/** Runs a parseArgs call, turning its errors into a UsageError that carries the command's usage line. */
-export function withUsage<T>(usage: string, parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    throw new UsageError(`${e instanceof Error ? e.message : String(e)}\nusage: ${usage}`);
-  }
+export interface NumberRule {
+  int?: boolean;
+  min?: number;
+  /** strictly greater than */
+  gt?: number;
+  max?: number;
 }
 
-export function positiveNumber(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got '${value}'`);
-  return n;
+/**
+ * A numeric option's value, checked against the rule; undefined (not given) stays undefined so the library's default
+ * applies. `usage` builds the command's usage error.
+ */
+export function numberFlag(v: string | undefined, flag: string, rule: NumberRule, usage: (msg: string) => UsageError): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  const ok = v.trim() !== '' && Number.isFinite(n) && (!rule.int || Number.isInteger(n)) && (rule.min === undefined || n >= rule.min) &&
+    (rule.gt === undefined || n > rule.gt) && (rule.max === undefined || n <= rule.max);
+  if (ok) return n;
+  const bounds = [rule.min !== undefined ? `>= ${rule.min}` : '', rule.gt !== undefined ? `> ${rule.gt}` : '', rule.max !== undefined ? `<= ${rule.max}` : ''];
+  throw usage(`${flag} must be ${rule.int ? 'an integer' : 'a number'}${bounds.filter(Boolean).map((b) => ` ${b}`).join(' and')}, got '${v}'`);
 }
 
-export function integerFlag(value: string | undefined, flag: string, min: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${value}'`);
-  return n;
+/** An integer option that has a default in its table (so always a string). */
+export function integerFlag(v: string, flag: string, min: number, usage: (msg: string) => UsageError): number {
+  return numberFlag(v, flag, { int: true, min }, usage)!;
 }
 
 /** --port: 0 (pick a free one) .. 65535. */
-export function portFlag(value: string | undefined, fallback: number, usage: (msg: string) => UsageError): number {
-  const port = integerFlag(value, '--port', 0, fallback);
+export function portFlag(value: string, usage: (msg: string) => UsageError): number {
+  const port = integerFlag(value, '--port', 0, usage);
   if (port > 65535) throw usage(`--port must be at most 65535, got ${port}`);
   return port;
 }

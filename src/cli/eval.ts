@@ -1,8 +1,7 @@
 /**
- * `bd3lm eval <metric>`: sample-quality and likelihood evaluations, one subcommand each (gen-ppl for now).
+ * `bd3lm eval ppl|variance|gen-ppl`: likelihood and sample-quality evaluations, one subcommand each.
  */
 import * as fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { loadModel, resolveModel } from '../model/load.js';
 import type { DiT } from '../model/dit.js';
 import { loadTokenizer } from '../data/load-tokenizer.js';
@@ -14,12 +13,57 @@ import { Wrapper } from '../data/wrap.js';
 import { documents, listInputs } from '../data/corpus.js';
 import * as path from 'node:path';
 import type { BackendName } from '../tensor/backend.js';
-import { UsageError, withUsage } from './args.js';
+import { numberFlag, type NumberRule } from './args.js';
+import { BACKEND_OPTION } from './model-flags.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 
-const PPL_USAGE = 'bd3lm eval ppl --model DIR (--data DATASET_DIR | --text FILE...) [--batch-size 8] [--max-batches N] [--seed 1] [--backend native|wasm|ref]';
-const VARIANCE_USAGE = 'bd3lm eval variance --model DIR --data DATASET_DIR [--batches 8] [--batch-size 8] [--eps-min 1e-3] [--eps-max 1] [--seed 1] [--backend native|wasm|ref]';
-const GEN_PPL_USAGE = 'bd3lm eval gen-ppl --judge DIR SAMPLES.jsonl [--window 1024] [--stride W/2] [--max-length N] [--per-sample] [--backend native|wasm|ref]';
-export const EVAL_USAGE = `bd3lm eval <metric> ...\n  ${PPL_USAGE}\n  ${VARIANCE_USAGE}\n  ${GEN_PPL_USAGE}`;
+export const EVAL_PPL = defineCommand({
+  name: 'eval ppl',
+  summary: 'Test perplexity on a prepared dataset split, or zero-shot on text files: the NELBO bound for diffusion ' +
+    "models, the exact NLL for AR and L' = 1 (JSON on stdout).",
+  args: '[FILE...]',
+  positionals: [0, Infinity],
+  options: {
+    model: { value: 'DIR', required: true, help: 'checkpoint folder' },
+    data: { value: 'DATASET_DIR', help: 'a prepared split, or a folder holding valid/' },
+    text: { help: 'zero-shot: the FILE arguments, wrapped to the model length' },
+    'batch-size': { value: 'N', default: '8', help: 'sequences per batch' },
+    'max-batches': { value: 'N', help: 'stop after N batches (default: all)' },
+    seed: { value: 'S', default: '1', help: 'draws the noise levels t' },
+    ...BACKEND_OPTION,
+  },
+});
+
+export const EVAL_VARIANCE = defineCommand({
+  name: 'eval variance',
+  summary: 'The gradient-variance estimator of eq. 10 over validation batches, under a clip interval (JSON on stdout).',
+  options: {
+    model: { value: 'DIR', required: true, help: 'checkpoint folder' },
+    data: { value: 'DATASET_DIR', required: true, help: 'a prepared split, or a folder holding valid/' },
+    batches: { value: 'N', default: '8', help: 'batches (at least 2)' },
+    'batch-size': { value: 'N', default: '8', help: 'sequences per batch' },
+    'eps-min': { value: 'E', help: 'clip interval start, in (0, 1] (default 1e-3)' },
+    'eps-max': { value: 'E', help: 'clip interval end, in (0, 1] (default 1)' },
+    seed: { value: 'S', help: 'draws the noise levels t' },
+    ...BACKEND_OPTION,
+  },
+});
+
+export const EVAL_GEN_PPL = defineCommand({
+  name: 'eval gen-ppl',
+  summary: 'Generative perplexity of samples under an AR judge (1024-window / 512-stride, EOS excluded), entropy, ' +
+    'lengths (JSON on stdout).',
+  args: 'SAMPLES.jsonl',
+  positionals: [1, 1],
+  options: {
+    judge: { value: 'DIR', required: true, help: 'the AR judge checkpoint' },
+    window: { value: 'N', help: "tokens per window (default 1024, capped at the judge's length)" },
+    stride: { value: 'N', help: 'window stride (default window / 2)' },
+    'max-length': { value: 'N', help: 'truncate samples to N tokens' },
+    'per-sample': { help: 'include the figures of every sample' },
+    ...BACKEND_OPTION,
+  },
+});
 
 /** One sample per line: {"text": "..."} (tokenized with the judge's tokenizer) or {"tokens": [ids]}. */
 export function readSamples(file: string, encode: () => Promise<(text: string) => number[]>): Promise<number[][]> {
@@ -44,25 +88,11 @@ export function readSamples(file: string, encode: () => Promise<(text: string) =
 }
 
 async function genPplCommand(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(GEN_PPL_USAGE, () =>
-    parseArgs({
-      args,
-      options: { judge: { type: 'string' }, window: { type: 'string' }, stride: { type: 'string' }, 'max-length': { type: 'string' }, 'per-sample': { type: 'boolean' }, backend: { type: 'string' } },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
-  const bad = (m: string) => new UsageError(`${m}\nusage: ${GEN_PPL_USAGE}`);
-  if (!values.judge) throw bad('--judge DIR is required');
-  if (positionals.length !== 1) throw bad('expected one samples file');
-  const int = (v: string | undefined, flag: string) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw bad(`${flag} must be a positive integer, got '${v}'`);
-    return n;
-  };
+  const parsed = parseCommand(EVAL_GEN_PPL, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const int = (v: string | undefined, flag: string) => numberFlag(v, flag, { int: true, min: 1 }, (m) => usageError(EVAL_GEN_PPL, m));
   const opts = { window: int(values.window, '--window'), stride: int(values.stride, '--stride'), maxLength: int(values['max-length'], '--max-length') };
-  if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw bad(`unknown backend '${values.backend}'`);
   const judgeDir = await resolveModel(values.judge); // a folder or a repo id
   const judge = await loadModel(judgeDir, { backend: values.backend as BackendName | undefined });
   const samples = await readSamples(positionals[0], async () => {
@@ -100,32 +130,17 @@ function splitBatches(data: string, model: DiT, B: number, max: number, dropLast
  * the model length as [BOS] + chunk + [EOS], no EOS between documents).
  */
 async function pplCommand(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(PPL_USAGE, () =>
-    parseArgs({
-      args,
-      options: {
-        model: { type: 'string' }, data: { type: 'string' }, text: { type: 'boolean' }, 'batch-size': { type: 'string' },
-        'max-batches': { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' },
-      },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
-  const bad = (m: string) => new UsageError(`${m}\nusage: ${PPL_USAGE}`);
-  if (!values.model) throw bad('--model DIR is required');
+  const parsed = parseCommand(EVAL_PPL, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const bad = (m: string) => usageError(EVAL_PPL, m);
   if (!values.data === !values.text) throw bad('give --data DATASET_DIR or --text FILE...');
   if (values.text && positionals.length === 0) throw bad('--text needs at least one file');
   if (values.data && positionals.length) throw bad(`unexpected arguments: ${positionals.join(' ')}`);
-  const int = (v: string | undefined, flag: string, min: number) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw bad(`${flag} must be an integer >= ${min}, got '${v}'`);
-    return n;
-  };
-  const B = int(values['batch-size'], '--batch-size', 1) ?? 8;
+  const int = (v: string | undefined, flag: string, min: number) => numberFlag(v, flag, { int: true, min }, bad);
+  const B = int(values['batch-size'], '--batch-size', 1)!;
   const maxBatches = int(values['max-batches'], '--max-batches', 1) ?? Infinity;
-  const seed = int(values.seed, '--seed', 0) ?? 1;
-  if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw bad(`unknown backend '${values.backend}'`);
+  const seed = int(values.seed, '--seed', 0)!;
   const modelDir = await resolveModel(values.model); // a folder or a repo id
   const model = await loadModel(modelDir, { backend: values.backend as BackendName | undefined });
   const L = model.config.modelLength;
@@ -161,43 +176,25 @@ async function pplCommand(args: string[]): Promise<number> {
 
 /** `eval variance`: the gradient-variance estimator of eq. 10 over validation batches. */
 async function varianceCommand(args: string[]): Promise<number> {
-  const { values } = withUsage(VARIANCE_USAGE, () =>
-    parseArgs({
-      args,
-      options: {
-        model: { type: 'string' }, data: { type: 'string' }, batches: { type: 'string' }, 'batch-size': { type: 'string' },
-        'eps-min': { type: 'string' }, 'eps-max': { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' },
-      },
-      strict: true,
-    }),
-  );
-  const bad = (m: string) => new UsageError(`${m}\nusage: ${VARIANCE_USAGE}`);
-  if (!values.model || !values.data) throw bad('--model and --data are required');
-  const num = (v: string | undefined, flag: string, ok: (n: number) => boolean) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (v.trim() === '' || !ok(n)) throw bad(`${flag} got '${v}'`);
-    return n;
-  };
-  const M = num(values.batches, '--batches', (n) => Number.isInteger(n) && n >= 2) ?? 8;
-  const B = num(values['batch-size'], '--batch-size', (n) => Number.isInteger(n) && n >= 1) ?? 8;
-  const epsMin = num(values['eps-min'], '--eps-min', (n) => n > 0 && n <= 1);
-  const epsMax = num(values['eps-max'], '--eps-max', (n) => n > 0 && n <= 1);
-  if ((epsMin ?? 1e-3) > (epsMax ?? 1)) throw bad('--eps-min must not exceed --eps-max');
-  if (values.backend !== undefined && !['native', 'wasm', 'ref'].includes(values.backend)) throw bad(`unknown backend '${values.backend}'`);
+  const parsed = parseCommand(EVAL_VARIANCE, args);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const num = (v: string | undefined, flag: string, rule: NumberRule) => numberFlag(v, flag, rule, (m) => usageError(EVAL_VARIANCE, m));
+  const M = num(values.batches, '--batches', { int: true, min: 2 })!;
+  const B = num(values['batch-size'], '--batch-size', { int: true, min: 1 })!;
+  const epsMin = num(values['eps-min'], '--eps-min', { gt: 0, max: 1 });
+  const epsMax = num(values['eps-max'], '--eps-max', { gt: 0, max: 1 });
+  if ((epsMin ?? 1e-3) > (epsMax ?? 1)) throw usageError(EVAL_VARIANCE, '--eps-min must not exceed --eps-max');
   const model = await loadModel(values.model, { backend: values.backend as BackendName | undefined });
   // full batches only: the estimator compares equally sized batches
   const { dir, batches } = splitBatches(values.data, model, B, M, true);
-  const report = gradientVariance(model, batches, { epsMin, epsMax, seed: num(values.seed, '--seed', (x) => Number.isInteger(x) && x >= 0) });
+  const report = gradientVariance(model, batches, { epsMin, epsMax, seed: num(values.seed, '--seed', { int: true, min: 0 }) });
   process.stdout.write(JSON.stringify({ model: values.model, data: dir, ...report }) + '\n');
   return 0;
 }
 
-const metrics: Record<string, (args: string[]) => Promise<number>> = { ppl: pplCommand, variance: varianceCommand, 'gen-ppl': genPplCommand };
-
-export async function runEval(args: string[]): Promise<number> {
-  const [metric, ...rest] = args;
-  const run = metric ? metrics[metric] : undefined;
-  if (!run) throw new UsageError(`${metric ? `unknown metric '${metric}'` : 'missing metric'}\nusage: ${EVAL_USAGE}`);
-  return run(rest);
-}
+export const evalCommands: Command[] = [
+  { spec: EVAL_PPL, run: pplCommand },
+  { spec: EVAL_VARIANCE, run: varianceCommand },
+  { spec: EVAL_GEN_PPL, run: genPplCommand },
+];

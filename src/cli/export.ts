@@ -1,14 +1,25 @@
-import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { loadCheckpoint, saveCheckpoint, WEIGHTS_FILE } from '../model/checkpoint.js';
 import type { SaveDtype } from '../model/safetensors.js';
 import { widenStored } from '../tensor/stored.js';
 import { TOKENIZER_FILE } from '../data/load-tokenizer.js';
-import { withUsage, UsageError } from './args.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 
-const USAGE = 'bd3lm export SRC_DIR --out DIR [--dtype f16|bf16|f32|int8]';
 const DTYPES: Record<string, SaveDtype | 'int8'> = { f16: 'F16', bf16: 'BF16', f32: 'F32', int8: 'int8' };
+
+export const EXPORT = defineCommand({
+  name: 'export',
+  summary: 'Rewrite a checkpoint with half-precision parameters (half the file size; loading converts to fp32) or int8 weights.',
+  args: 'SRC_DIR',
+  positionals: [1, 1],
+  options: {
+    out: { value: 'DIR', required: true, help: 'folder to write (not the source)' },
+    dtype: { choices: Object.keys(DTYPES), default: 'f16', help: 'parameter storage; buffers (the clip bounds) stay f32' },
+  },
+});
+
+export const exportCommand: Command = { spec: EXPORT, run: runExport };
 
 /**
  * Rewrites a checkpoint (e.g. a training run's published EMA weights) with its parameters stored as fp16/bf16:
@@ -16,16 +27,14 @@ const DTYPES: Record<string, SaveDtype | 'int8'> = { f16: 'F16', bf16: 'BF16', f
  * large matrices (I8 + row scales, src/model/quantize.ts; the rest F32): a quarter of their bytes, loaded as int8.
  * An int8 source is written from the values its int8 weights stand for.
  */
-export async function runExport(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(USAGE, () =>
-    parseArgs({ args, options: { out: { type: 'string' }, dtype: { type: 'string' } }, allowPositionals: true, strict: true }),
-  );
-  if (positionals.length !== 1 || !values.out) throw new UsageError(`expected one source folder and --out\nusage: ${USAGE}`);
-  const dtype = DTYPES[values.dtype ?? 'f16'];
-  if (!dtype) throw new UsageError(`--dtype must be f16, bf16, f32 or int8, got '${values.dtype}'`);
+async function runExport(args: string[]): Promise<number> {
+  const parsed = parseCommand(EXPORT, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const dtype = DTYPES[values.dtype];
   const src = nodePath.resolve(positionals[0]);
   const out = nodePath.resolve(values.out);
-  if (src === out) throw new UsageError('--out must differ from the source folder (the source is read while writing)');
+  if (src === out) throw usageError(EXPORT, '--out must differ from the source folder (the source is read while writing)');
   const ckpt = loadCheckpoint(src);
   for (const [name, m] of ckpt.stored) ckpt.tensors.set(name, widenStored(m));
   saveCheckpoint(out, ckpt.config, ckpt.tensors, dtype === 'int8' ? { quantization: 'int8' } : { dtype });

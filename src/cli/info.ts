@@ -1,16 +1,27 @@
 import { describeCheckpoint } from '../model/checkpoint.js';
 import { resolveModel } from '../model/load.js';
-import { parseArgs } from 'node:util';
-import { withUsage, UsageError } from './args.js';
+import { defineCommand, parseCommand, type Command } from './options.js';
 
-const USAGE = 'bd3lm info DIR|ORG/NAME[@REV] [--json] [--quiet]';
+export const INFO = defineCommand({
+  name: 'info',
+  summary: "Print a checkpoint's config, parameter count and per-tensor summary; exit 1 when the checkpoint has problems.",
+  args: 'DIR|ORG/NAME[@REV]',
+  positionals: [1, 1],
+  options: {
+    json: { help: 'print one JSON object instead of the table' },
+    quiet: { help: 'no download progress bar (a repo id not yet in the cache)' },
+  },
+});
+
+export const info: Command = { spec: INFO, run: runInfo };
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(4) : String(x));
 
 /** Prints a checkpoint's config, parameter count and per-tensor summary; exit 1 when the file has problems. */
-export async function runInfo(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(USAGE, () => parseArgs({ args, options: { json: { type: 'boolean' }, quiet: { type: 'boolean' } }, allowPositionals: true, strict: true }));
-  if (positionals.length !== 1) throw new UsageError(`expected one folder\nusage: ${USAGE}`);
+async function runInfo(args: string[]): Promise<number> {
+  const parsed = parseCommand(INFO, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const d = describeCheckpoint(await resolveModel(positionals[0], values.quiet ? { progress: false } : undefined)); // a folder or a repo id
   if (values.json) {
     process.stdout.write(JSON.stringify(d) + '\n');

@@ -4,11 +4,22 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { renderSvg, type Panel, type Series } from '../eval/plot-svg.js';
-import { UsageError, withUsage } from './args.js';
+import { numberFlag } from './args.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 
-const USAGE = 'bd3lm plot RUN_DIR... [--out FILE.svg] [--smooth 0.9]';
+export const PLOT = defineCommand({
+  name: 'plot',
+  summary: 'Loss, validation NELBO and clip-search variance curves of training runs, as one SVG.',
+  args: 'RUN_DIR...',
+  positionals: [1, Infinity],
+  options: {
+    out: { value: 'FILE.svg', help: 'where to write (default: RUN_DIR/curves.svg of the first run)' },
+    smooth: { value: 'S', default: '0.9', help: 'EMA smoothing of the loss curve, in [0, 1)' },
+  },
+});
+
+export const plot: Command = { spec: PLOT, run: runPlot };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
 
 interface Metric {
@@ -62,13 +73,12 @@ export function plotRuns(runs: string[], smooth: number): string {
   return renderSvg(panels);
 }
 
-export async function runPlot(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(USAGE, () =>
-    parseArgs({ args, options: { out: { type: 'string' }, smooth: { type: 'string' } }, allowPositionals: true, strict: true }),
-  );
-  if (positionals.length === 0) throw new UsageError(`expected at least one run folder\nusage: ${USAGE}`);
-  const smooth = values.smooth === undefined ? 0.9 : Number(values.smooth);
-  if (!(smooth >= 0 && smooth < 1)) throw new UsageError(`--smooth must be in [0, 1), got '${values.smooth}'\nusage: ${USAGE}`);
+async function runPlot(args: string[]): Promise<number> {
+  const parsed = parseCommand(PLOT, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const smooth = numberFlag(values.smooth, '--smooth', { min: 0 }, (m) => usageError(PLOT, m))!;
+  if (smooth >= 1) throw usageError(PLOT, `--smooth must be in [0, 1), got '${values.smooth}'`);
   const svg = plotRuns(positionals, smooth);
   const out = values.out ?? path.join(positionals[0], 'curves.svg');
   fs.writeFileSync(out, svg);

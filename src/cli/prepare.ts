@@ -2,38 +2,43 @@
  * `bd3lm prepare`: tokenise and wrap text into training datasets (OUT/train, optionally OUT/valid). Progress goes to
  * stderr every 2 s (documents, tokens, MB/s); one summary line goes to stdout at the end.
  */
-import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { prepare, type Progress, type SplitSummary } from '../data/prepare.js';
 import { TOKENIZER_FILE, tokenizerFromArg } from '../data/load-tokenizer.js';
-import { UsageError, withUsage } from './args.js';
+import { numberFlag } from './args.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 
-export const PREPARE_USAGE =
-  'bd3lm prepare --tokenizer gpt2|bytes|TOKENIZER.json|DIR --length L --out DIR [--valid-fraction F | --valid-docs N] [--seed 1] ' +
-  '[--text-field text] [--split-lines] [--no-insert-eos] [--insert-special] [--quiet] FILE|FOLDER...';
-
-const HELP = `usage: ${PREPARE_USAGE}
-
---tokenizer: GPT-2 BPE (gpt2), bytes, or a Hugging Face tokenizer.json (a file, or a folder holding one, e.g. from
-'bd3lm tokenizer train'); a tokenizer.json is copied to OUT, and 'bd3lm train' copies it into the model folder.
-Inputs: .jsonl/.ndjson files give one document per line (field --text-field, default "text"); other files give one
+export const PREPARE = defineCommand({
+  name: 'prepare',
+  summary: 'Tokenise and wrap text / JSONL / folders into training datasets OUT/train and OUT/valid (token files).',
+  args: 'FILE|FOLDER...',
+  positionals: [1, Infinity],
+  options: {
+    tokenizer: { value: 'gpt2|bytes|TOKENIZER.json|DIR', required: true, help: "gpt2 (BPE, mask 50257, V 50258), bytes (V 257), or a Hugging Face tokenizer.json (a file, or a folder holding one, e.g. from 'bd3lm tokenizer train'; copied to OUT, and 'bd3lm train' copies it into the model folder)" },
+    length: { value: 'L', required: true, help: 'tokens per row (the model length)' },
+    out: { value: 'DIR', required: true, help: 'output folder' },
+    'valid-fraction': { value: 'F', help: 'share of documents held out for validation, in (0, 1)' },
+    'valid-docs': { value: 'N', help: 'number of documents held out for validation' },
+    seed: { value: 'S', default: '1', help: 'draws the validation documents' },
+    'text-field': { value: 'NAME', help: 'JSONL field holding the text (default "text")' },
+    'split-lines': { help: 'one document per non-blank line of a text file' },
+    'insert-eos': { help: 'append EOS to every document (the default)' },
+    'no-insert-eos': { help: 'do not append EOS' },
+    'insert-special': { help: 'rows are [BOS] + L-2 tokens + [EOS]' },
+    quiet: { short: 'q', help: 'no progress lines' },
+  },
+  notes: `Inputs: .jsonl/.ndjson files give one document per line (field --text-field); other files give one
 document per file, or one per non-blank line with --split-lines; folders are read recursively in sorted order.
 Every document is tokenised without special tokens, EOS is appended (unless --no-insert-eos), everything is
 concatenated and cut into rows of L tokens ([BOS] + L-2 + [EOS] with --insert-special); the last partial row is
 dropped. Validation documents (--valid-fraction / --valid-docs) are drawn with --seed and wrapped separately.
 Inside a folder, files that cannot be read or look binary are skipped with a warning; a file named directly must be
-readable UTF-8 text.
-`;
+readable UTF-8 text.`,
+});
 
-const usage = (msg: string) => new UsageError(`${msg}\nusage: ${PREPARE_USAGE}`);
-
-function int(v: string | undefined, flag: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw usage(`${flag} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
+const usage = (msg: string) => usageError(PREPARE, msg);
+const int = (v: string | undefined, flag: string, min: number) => numberFlag(v, flag, { int: true, min }, usage);
 
 const mb = (b: number) => (b / 1e6).toFixed(1);
 
@@ -46,31 +51,14 @@ function progressLine(p: Progress): string {
 const splitText = (name: string, s: SplitSummary, L: number) =>
   `${name} ${s.rows.toLocaleString('en-US')} × ${L} (${s.docs.toLocaleString('en-US')} docs, ${s.dropped} tokens dropped) → ${s.dir}`;
 
-export async function runPrepare(args: string[]): Promise<number> {
-  const { values, positionals } = withUsage(PREPARE_USAGE, () =>
-    parseArgs({
-      args,
-      options: {
-        tokenizer: { type: 'string' }, length: { type: 'string' }, out: { type: 'string' },
-        'valid-fraction': { type: 'string' }, 'valid-docs': { type: 'string' }, seed: { type: 'string' },
-        'text-field': { type: 'string' }, 'split-lines': { type: 'boolean' }, 'insert-eos': { type: 'boolean' },
-        'no-insert-eos': { type: 'boolean' }, 'insert-special': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (!values.tokenizer) throw usage('--tokenizer is required (gpt2, bytes, or a tokenizer.json)');
-  if (values.length === undefined) throw usage('--length is required');
+export const prepareCommand: Command = { spec: PREPARE, run: runPrepare };
+
+async function runPrepare(args: string[]): Promise<number> {
+  const parsed = parseCommand(PREPARE, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const insertSpecial = !!values['insert-special'];
   const L = int(values.length, '--length', insertSpecial ? 3 : 1)!;
-  if (!values.out) throw usage('--out DIR is required');
-  if (positionals.length === 0) throw usage('no input files');
   if (values['insert-eos'] && values['no-insert-eos']) throw usage('--insert-eos and --no-insert-eos exclude each other');
   if (values['valid-fraction'] !== undefined && values['valid-docs'] !== undefined) throw usage('--valid-fraction and --valid-docs exclude each other');
   let validFraction: number | undefined;
@@ -83,7 +71,7 @@ export async function runPrepare(args: string[]): Promise<number> {
   if (values['text-field'] !== undefined && values['text-field'] === '') throw usage('--text-field must not be empty');
 
   const validDocs = int(values['valid-docs'], '--valid-docs', 1);
-  const seed = int(values.seed, '--seed', 0) ?? 1;
+  const seed = int(values.seed, '--seed', 0)!;
   let picked: Awaited<ReturnType<typeof tokenizerFromArg>>;
   try {
     picked = await tokenizerFromArg(values.tokenizer);

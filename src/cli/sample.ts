@@ -3,55 +3,54 @@
  * and the stop reason go to stderr, or everything as one JSON line on stdout (--json). Ctrl-C aborts between two
  * model calls (exit 130). --length counts new tokens; it is rounded up to whole blocks and the output trimmed.
  */
-import { parseArgs } from 'node:util';
 import { generate, type GenerateOptions } from '../sampling/generate.js';
-import { DENOISE_MODES, type DenoiseMode } from '../sampling/block.js';
-import { UsageError, withUsage } from './args.js';
-import { loadFlaggedModel, parseModelFlags } from './model-flags.js';
+import { DENOISE_MODES, PARALLEL_DEFAULTS, type DenoiseMode } from '../sampling/block.js';
+import { numberFlag } from './args.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
+import { loadFlaggedModel, MODEL_OPTIONS } from './model-flags.js';
 
-export const SAMPLE_USAGE =
-  'bd3lm sample [--model DIR|ORG/NAME[@REV] (default: the embedded models/default)] [--quiet] [--prompt TEXT] [--length 512] [--sampler first-hitting|ddpm|threshold|entropy] [--top-p 0.9] ' +
-  '[--top-k K] [--temperature T] [--threshold 0.9] [--entropy-bound 1] [--steps N] [--block-size N] [--batch N] [--seed 1] ' +
-  '[--no-bos] [--no-eos-stop] [--no-cache] [--stream] [--json] [--backend native|wasm|ref] [--weights f32|bf16|f16|int8]';
+export const SAMPLE = defineCommand({
+  name: 'sample',
+  summary: 'Generate text, by default with the embedded model; NFE, tokens/s and the stop reason on stderr.',
+  options: {
+    ...MODEL_OPTIONS,
+    prompt: { value: 'TEXT', help: 'text to continue (default: none, BOS only)' },
+    length: { value: 'N', default: '512', help: 'new tokens (rounded up to whole blocks, output trimmed)' },
+    sampler: { choices: DENOISE_MODES, default: 'first-hitting', help: 'which masked tokens a step reveals' },
+    'top-p': { value: 'P', help: 'nucleus sampling: keep the smallest set of tokens with probability >= P' },
+    'top-k': { value: 'K', help: 'keep the K most likely tokens' },
+    temperature: { value: 'T', help: 'divide the logits by T (0 = greedy: the most likely token, ties to the lowest id)' },
+    threshold: { value: 'TAU', help: `threshold sampler: reveal tokens whose top probability exceeds TAU (default ${PARALLEL_DEFAULTS.threshold})` },
+    'entropy-bound': { value: 'GAMMA', help: `entropy sampler: reveal lowest-entropy tokens while their sum stays under GAMMA (default ${PARALLEL_DEFAULTS.entropyBound})` },
+    steps: { value: 'N', help: 'ddpm sampler: steps per block (default: the block size)' },
+    'block-size': { value: 'N', help: "block size L' (default: the model's)" },
+    batch: { value: 'N', help: 'sequences generated together (default 1)' },
+    seed: { value: 'S', help: 'random seed (default: random; a batch uses S, S+1, ...)' },
+    'no-bos': { help: 'do not start with BOS' },
+    'no-eos-stop': { help: 'keep generating after EOS' },
+    'no-cache': { help: 'recompute the whole context at every model call (no KV cache)' },
+    stream: { help: 'print each block as it finishes' },
+    json: { help: 'print one JSON object (tokens, text, stats) instead of text' },
+  },
+});
 
-const usage = (msg: string) => new UsageError(`${msg}\nusage: ${SAMPLE_USAGE}`);
+const usage = (msg: string) => usageError(SAMPLE, msg);
 
-function num(v: string | undefined, flag: string, int: boolean, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || (int && !Number.isInteger(n)) || n < min) {
-    throw usage(`${flag} must be ${int ? 'an integer' : 'a number'} >= ${min}, got '${v}'`);
-  }
-  return n;
-}
+const num = (v: string | undefined, flag: string, int: boolean, min: number) => numberFlag(v, flag, { int, min }, usage);
 
-export async function runSample(args: string[]): Promise<number> {
-  const { values } = withUsage(SAMPLE_USAGE, () =>
-    parseArgs({
-      args,
-      options: {
-        model: { type: 'string' }, prompt: { type: 'string' }, length: { type: 'string' }, sampler: { type: 'string' },
-        'top-p': { type: 'string' }, 'top-k': { type: 'string' }, temperature: { type: 'string' }, threshold: { type: 'string' },
-        'entropy-bound': { type: 'string' }, steps: { type: 'string' }, 'block-size': { type: 'string' }, batch: { type: 'string' },
-        seed: { type: 'string' }, 'no-bos': { type: 'boolean' }, 'no-eos-stop': { type: 'boolean' }, 'no-cache': { type: 'boolean' },
-        stream: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, backend: { type: 'string' }, weights: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }),
-  );
-  if (values.help) {
-    process.stdout.write(`usage: ${SAMPLE_USAGE}\n`);
-    return 0;
-  }
-  const sampler = (values.sampler ?? 'first-hitting') as DenoiseMode;
-  if (!DENOISE_MODES.includes(sampler)) throw usage(`unknown sampler '${values.sampler}' (expected ${DENOISE_MODES.join(', ')})`);
-  const modelFlags = parseModelFlags(values, usage);
+export const sample: Command = { spec: SAMPLE, run: runSample };
+
+async function runSample(args: string[]): Promise<number> {
+  const parsed = parseCommand(SAMPLE, args);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const sampler = values.sampler as DenoiseMode;
   const batch = num(values.batch, '--batch', true, 1) ?? 1;
   if (values.stream && values.json) throw usage('--stream and --json exclude each other');
   if (values.stream && batch > 1) throw usage('--stream prints one sequence; use --batch 1 (or drop --stream)');
   const opts: GenerateOptions = {
     prompt: values.prompt ?? '',
-    maxNewTokens: num(values.length, '--length', true, 0) ?? 512,
+    maxNewTokens: num(values.length, '--length', true, 0)!,
     sampler,
     topP: num(values['top-p'], '--top-p', false, 0),
     topK: num(values['top-k'], '--top-k', true, 0),
@@ -66,7 +65,7 @@ export async function runSample(args: string[]): Promise<number> {
     stopOnEos: !values['no-eos-stop'],
     cache: !values['no-cache'],
   };
-  const { model, tok } = await loadFlaggedModel(modelFlags);
+  const { model, tok } = await loadFlaggedModel(values);
   const ac = new AbortController();
   const onInt = () => ac.abort();
   process.once('SIGINT', onInt);

@@ -4,51 +4,35 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { documents, listInputs } from '../data/corpus.js';
 import { countWords, trainBpe } from '../data/bpe-train.js';
 import { TOKENIZER_FILE } from '../data/load-tokenizer.js';
 import { HfTokenizer } from '../data/hf-tokenizer.js';
-import { integerFlag, UsageError, withUsage } from './args.js';
+import { integerFlag } from './args.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 
-export const TOKENIZER_USAGE = 'bd3lm tokenizer train --vocab-size N --out DIR [--min-frequency 1] [--text-field text] [--quiet] FILE|FOLDER...';
+export const TOKENIZER_TRAIN = defineCommand({
+  name: 'tokenizer train',
+  summary: 'Train a byte-level BPE tokenizer (Hugging Face tokenizer.json) on text files.',
+  args: 'FILE|FOLDER...',
+  positionals: [1, Infinity],
+  options: {
+    'vocab-size': { value: 'N', required: true, help: 'every id: 256 bytes, the merges, <|endoftext|> (BOS = EOS) and [MASK] last, so a model trained with it has vocab_size = N and mask id N - 1' },
+    out: { value: 'DIR', required: true, help: 'writes DIR/tokenizer.json' },
+    'min-frequency': { value: 'N', default: '1', help: 'words seen fewer times are not counted' },
+    'text-field': { value: 'NAME', default: 'text', help: 'the JSONL field holding the text' },
+    quiet: { short: 'q', help: 'no progress on stderr' },
+  },
+  notes: "Inputs are read as 'bd3lm prepare' reads them; the pre-tokenizer and byte alphabet are GPT-2's.",
+});
 
-const HELP = `usage: ${TOKENIZER_USAGE}
-
-Trains a byte-level BPE tokenizer (GPT-2's pre-tokenizer and byte alphabet) on the inputs (read as 'bd3lm prepare'
-reads them) and writes DIR/tokenizer.json. --vocab-size counts every id: 256 bytes, the merges, <|endoftext|>
-(BOS = EOS) and [MASK] last, so a model trained with it has vocab_size = N and mask id N - 1. Words seen fewer than
---min-frequency times are not counted.
-`;
-
-export async function runTokenizer(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (sub !== 'train') throw new UsageError(`${sub === undefined ? 'missing subcommand' : `unknown subcommand '${sub}'`} (expected: train)\nusage: ${TOKENIZER_USAGE}`);
-  const { values, positionals } = withUsage(TOKENIZER_USAGE, () =>
-    parseArgs({
-      args: rest,
-      options: {
-        'vocab-size': { type: 'string' }, out: { type: 'string' }, 'min-frequency': { type: 'string' },
-        'text-field': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const usage = (msg: string) => new UsageError(`${msg}\nusage: ${TOKENIZER_USAGE}`);
-  if (values['vocab-size'] === undefined) throw usage('--vocab-size is required');
-  const vocabSize = integerFlag(values['vocab-size'], '--vocab-size', 258, 0);
-  const minFrequency = integerFlag(values['min-frequency'], '--min-frequency', 1, 1);
-  if (!values.out) throw usage('--out DIR is required');
-  if (positionals.length === 0) throw usage('no input files');
+async function runTokenizerTrain(args: string[]): Promise<number> {
+  const parsed = parseCommand(TOKENIZER_TRAIN, args);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const usage = (msg: string) => usageError(TOKENIZER_TRAIN, msg);
+  const vocabSize = integerFlag(values['vocab-size'], '--vocab-size', 258, usage);
+  const minFrequency = integerFlag(values['min-frequency'], '--min-frequency', 1, usage);
   const t0 = Date.now();
   const log = (s: string) => values.quiet || process.stderr.write(s);
   const words = new Map<string, number>();
@@ -68,3 +52,5 @@ export async function runTokenizer(args: string[]): Promise<number> {
   process.stdout.write(JSON.stringify({ out: file, vocab_size: tok.vocabSize, eos: tok.eos, mask: tok.mask, seconds: (Date.now() - t0) / 1000 }) + '\n');
   return 0;
 }
+
+export const tokenizerTrainCommand: Command = { spec: TOKENIZER_TRAIN, run: runTokenizerTrain };

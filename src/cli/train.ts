@@ -2,31 +2,56 @@
  * `bd3lm train`: train BD3-LM / MDLM / AR / SEDD on a prepared dataset, with checkpoints that resume exactly.
  * Progress on stderr (a live line on a terminal, a line every --log-every steps otherwise); metrics in OUT/metrics.jsonl.
  */
-import { parseArgs } from 'node:util';
 import { createBackend } from '../tensor/index.js';
 import type { BackendName } from '../tensor/backend.js';
 import { train, TrainingError, type TrainOptions } from '../training/trainer.js';
 import type { Algo } from '../training/objective.js';
 import type { PresetName } from '../model/config.js';
-import { UsageError, withUsage } from './args.js';
+import { numberFlag, type NumberRule } from './args.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 import { resolveModel } from '../model/load.js';
 
-export const TRAIN_USAGE =
-  'bd3lm train --algo bd3lm|mdlm|ar|sedd --data DIR --out DIR [--preset tiny|small|medium] [--block-size 4] ' +
-  '[--hidden N --layers N --heads N --cond-dim N] [--batch-size 8] [--accumulate 1] [--steps 1000] [--lr 3e-4] [--warmup 2500] [--lr-schedule constant|cosine] ' +
-  '[--grad-clip 1] [--ema 0.9999] [--dropout 0.1] [--weight-decay 0] [--seed 1] [--save-every 500] [--eval-every N] ' +
-  '[--eval-batches 8] [--clip-widths 0.5,0.6,...] [--clip-delta 0.05] [--fix-clipping] [--resample] [--full-masking] ' +
-  '[--init DIR|ORG/NAME[@REV]] [--resume RUN_DIR] [--backend native|wasm] [--log-every 10]';
+export const TRAIN = defineCommand({
+  name: 'train',
+  summary: 'Train BD3-LM / MDLM / AR / SEDD on a prepared dataset, with checkpoints that resume exactly (Ctrl-C saves and stops).',
+  options: {
+    algo: { choices: ['bd3lm', 'mdlm', 'ar', 'sedd'], required: true, help: 'model and objective' },
+    data: { value: 'DIR', required: true, help: 'dataset folder from bd3lm prepare (DIR/train, DIR/valid)' },
+    out: { value: 'DIR', help: 'run folder (required unless --resume)' },
+    preset: { choices: ['tiny', 'small', 'medium'], help: 'model size (default tiny)' },
+    'block-size': { value: 'N', help: "block size L' (bd3lm; default 4)" },
+    hidden: { value: 'N', help: 'hidden size (overrides the preset)' },
+    layers: { value: 'N', help: 'transformer blocks (overrides the preset)' },
+    heads: { value: 'N', help: 'attention heads (overrides the preset)' },
+    'cond-dim': { value: 'N', help: 'conditioning size (overrides the preset)' },
+    'batch-size': { value: 'N', help: 'sequences per step (default 8)' },
+    accumulate: { value: 'N', help: 'gradient accumulation steps (default 1)' },
+    steps: { value: 'N', default: '1000', help: 'last step' },
+    lr: { value: 'LR', help: 'peak learning rate (default 3e-4)' },
+    warmup: { value: 'N', help: 'linear warm-up steps (default 2500)' },
+    'lr-schedule': { choices: ['constant', 'cosine'], help: 'after warm-up (default constant)' },
+    'grad-clip': { value: 'NORM', help: 'gradient norm clipping (default 1; 0: off)' },
+    ema: { value: 'DECAY', help: 'EMA decay of the published weights (default 0.9999)' },
+    dropout: { value: 'P', help: "dropout (default: the preset's, 0.1)" },
+    'weight-decay': { value: 'W', help: 'AdamW weight decay (default 0)' },
+    seed: { value: 'S', help: 'random seed (default 1)' },
+    'save-every': { value: 'N', default: '500', help: 'checkpoint every N steps' },
+    'eval-every': { value: 'N', help: 'validation NELBO (and the clip search) every N steps' },
+    'eval-batches': { value: 'N', help: 'validation batches per evaluation (default 8)' },
+    'clip-widths': { value: 'W,W,...', help: 'clip search: interval widths to try (bd3lm)' },
+    'clip-delta': { value: 'D', help: 'clip search: step of the interval start (default 0.05)' },
+    'fix-clipping': { help: 'keep the clip interval fixed (no search)' },
+    resample: { help: 'resample t that falls outside the clip interval' },
+    'full-masking': { help: "L' = 1 with every token masked: the AR NLL (needs --block-size 1)" },
+    init: { value: 'DIR|ORG/NAME[@REV]', help: 'start from these weights (e.g. fine-tune an MDLM / L\' = L checkpoint)' },
+    resume: { value: 'RUN_DIR', help: 'continue this run exactly where it stopped' },
+    backend: { choices: ['native', 'wasm'], help: 'compute backend (default: native when the addon loads)' },
+    'log-every': { value: 'N', default: '10', help: 'a progress line every N steps when stderr is not a terminal' },
+  },
+});
 
-const usage = (msg: string) => new UsageError(`${msg}\nusage: ${TRAIN_USAGE}`);
-
-function num(v: string | undefined, flag: string, o: { int?: boolean; min?: number; gt?: number } = {}): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  const bad = v.trim() === '' || !Number.isFinite(n) || (o.int && !Number.isInteger(n)) || (o.min !== undefined && n < o.min) || (o.gt !== undefined && n <= o.gt);
-  if (bad) throw usage(`${flag} got '${v}'`);
-  return n;
-}
+const usage = (msg: string) => usageError(TRAIN, msg);
+const num = (v: string | undefined, flag: string, rule: NumberRule = {}) => numberFlag(v, flag, rule, usage);
 
 function fmtEta(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -35,40 +60,22 @@ function fmtEta(s: number): string {
   return h ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
 }
 
-export async function runTrain(args: string[]): Promise<number> {
-  const { values: v } = withUsage(TRAIN_USAGE, () =>
-    parseArgs({
-      args,
-      options: {
-        algo: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' },
-        'block-size': { type: 'string' }, hidden: { type: 'string' }, layers: { type: 'string' }, heads: { type: 'string' },
-        'cond-dim': { type: 'string' }, 'batch-size': { type: 'string' }, accumulate: { type: 'string' },
-        steps: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, 'lr-schedule': { type: 'string' },
-        'grad-clip': { type: 'string' }, ema: { type: 'string' }, dropout: { type: 'string' }, 'weight-decay': { type: 'string' },
-        seed: { type: 'string' }, 'save-every': { type: 'string' }, 'eval-every': { type: 'string' },
-        'eval-batches': { type: 'string' }, 'clip-widths': { type: 'string' }, 'clip-delta': { type: 'string' },
-        'fix-clipping': { type: 'boolean' }, resample: { type: 'boolean' }, 'full-masking': { type: 'boolean' },
-        init: { type: 'string' }, resume: { type: 'string' }, backend: { type: 'string' }, 'log-every': { type: 'string' },
-      },
-      allowPositionals: false,
-      strict: true,
-    }),
-  );
-  const algo = v.algo as Algo | undefined;
-  if (!algo || !['bd3lm', 'mdlm', 'ar', 'sedd'].includes(algo)) throw usage(`--algo must be bd3lm, mdlm, ar or sedd`);
-  if (!v.data) throw usage('--data is required');
+export const trainCommand: Command = { spec: TRAIN, run: runTrain };
+
+async function runTrain(args: string[]): Promise<number> {
+  const parsed = parseCommand(TRAIN, args);
+  if (!parsed) return 0;
+  const v = parsed.values;
+  const algo = v.algo as Algo;
   // `--resume RUN_DIR` continues that run (it is the output folder); --out may repeat it
   if (v.resume !== undefined && v.out !== undefined && v.out !== v.resume) throw usage('--resume names the run folder: --out must be the same or omitted');
   const out = v.resume ?? v.out;
   if (!out) throw usage('--out is required');
-  if (v.preset && !['tiny', 'small', 'medium'].includes(v.preset)) throw usage(`unknown preset '${v.preset}'`);
-  if (v['lr-schedule'] && !['constant', 'cosine'].includes(v['lr-schedule'])) throw usage(`--lr-schedule must be constant or cosine`);
-  if (v.backend && !['native', 'wasm'].includes(v.backend)) throw usage(`--backend must be native or wasm`);
   const widths = v['clip-widths'] ? v['clip-widths'].split(',').map((w) => num(w, '--clip-widths', { gt: 0 })!) : undefined;
   const full = v['full-masking'] === true;
   const blockSize = num(v['block-size'], '--block-size', { int: true, min: 1 });
   if (full && blockSize !== 1) throw usage('--full-masking needs --block-size 1');
-  const logEvery = num(v['log-every'], '--log-every', { int: true, min: 1 }) ?? 10;
+  const logEvery = num(v['log-every'], '--log-every', { int: true, min: 1 })!;
   const backend = await createBackend(v.backend as BackendName | undefined);
 
   let interrupted = false;
@@ -79,7 +86,7 @@ export async function runTrain(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   const tty = process.stderr.isTTY === true;
-  const maxSteps = num(v.steps, '--steps', { int: true, min: 1 }) ?? 1000;
+  const maxSteps = num(v.steps, '--steps', { int: true, min: 1 })!;
   const t0 = Date.now();
   let firstStep = -1;
   const size = Object.fromEntries(
@@ -96,7 +103,7 @@ export async function runTrain(args: string[]): Promise<number> {
     lrSchedule: v['lr-schedule'] as 'constant' | 'cosine' | undefined,
     gradClip: num(v['grad-clip'], '--grad-clip', { min: 0 }), emaDecay: num(v.ema, '--ema', { min: 0 }),
     dropout: num(v.dropout, '--dropout', { min: 0 }), weightDecay: num(v['weight-decay'], '--weight-decay', { min: 0 }),
-    seed: num(v.seed, '--seed', { int: true, min: 0 }), saveEvery: num(v['save-every'], '--save-every', { int: true, min: 1 }) ?? 500,
+    seed: num(v.seed, '--seed', { int: true, min: 0 }), saveEvery: num(v['save-every'], '--save-every', { int: true, min: 1 })!,
     evalEvery: num(v['eval-every'], '--eval-every', { int: true, min: 1 }),
     evalBatches: num(v['eval-batches'], '--eval-batches', { int: true, min: 1 }),
     clipWidths: widths, clipDelta: num(v['clip-delta'], '--clip-delta', { gt: 0 }), fixClipping: v['fix-clipping'],

@@ -5,15 +5,26 @@
  */
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { CONFIG_FILE, WEIGHTS_FILE } from '../model/checkpoint.js';
 import { resolveModel } from '../model/load.js';
 import { packageRoot } from '../tensor/package-root.js';
 import { createStaticServer, type Mount } from '../web/static-server.js';
-import { UsageError, portFlag, untilStopSignal, withUsage } from './args.js';
+import { portFlag, untilStopSignal } from './args.js';
+import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 
-export const WEB_USAGE = 'bd3lm web [--port 8000] [--host 127.0.0.1] [--model DIR|ORG/NAME[@REV]] [--quiet]';
+export const WEB = defineCommand({
+  name: 'web',
+  summary: 'Serve the browser page (npm run build:web builds it): the model runs in the browser, in WebAssembly.',
+  options: {
+    port: { value: 'PORT', default: '8000', help: 'port (0: a free one; the address is printed)' },
+    host: { value: 'HOST', default: '127.0.0.1', help: 'address to listen on' },
+    model: { value: 'DIR|ORG/NAME[@REV]', help: 'checkpoint folder or Hugging Face repo id the page loads (a repo id is downloaded into the hub cache first; default: the embedded models/default)' },
+    quiet: { help: 'no download progress bar' },
+  },
+});
+
+export const web: Command = { spec: WEB, run: runWeb };
 
 /** The mounts of the page, or an error saying which part is missing and how to build it. */
 export async function webMounts(modelDir: string): Promise<Mount[]> {
@@ -34,20 +45,12 @@ export async function webMounts(modelDir: string): Promise<Mount[]> {
   ];
 }
 
-export async function runWeb(args: string[]): Promise<number> {
-  const { values } = withUsage(WEB_USAGE, () =>
-    parseArgs({
-      args,
-      options: { port: { type: 'string' }, host: { type: 'string' }, model: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }),
-  );
-  if (values.help) {
-    process.stdout.write(`usage: ${WEB_USAGE}\n`);
-    return 0;
-  }
-  const port = portFlag(values.port, 8000, (msg) => new UsageError(`${msg}\nusage: ${WEB_USAGE}`));
-  const host = values.host ?? '127.0.0.1';
+async function runWeb(args: string[]): Promise<number> {
+  const parsed = parseCommand(WEB, args);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const port = portFlag(values.port, (msg) => usageError(WEB, msg));
+  const host = values.host;
   const modelDir = nodePath.resolve(await resolveModel(values.model, values.quiet ? { progress: false } : undefined)); // a repo id is downloaded into the hub cache first
   const server = createStaticServer(await webMounts(modelDir));
   await new Promise<void>((resolve, reject) => {

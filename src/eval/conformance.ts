@@ -9,7 +9,7 @@ import { loadCheckpoint } from '../model/checkpoint.js';
 import { DiT } from '../model/dit.js';
 import { KVCache } from '../model/kvcache.js';
 import { blockDiffusionSpans, spansToDense } from '../model/mask.js';
-import { readNpy, npyToFloat64, npyToInt32 } from '../model/npy.js';
+import { readNpy, npyToFloat64, npyToInt32, type NpyArray } from '../model/npy.js';
 import { subsLogProbs } from '../diffusion/subs.js';
 import { nelboEval } from '../training/objective.js';
 import { nucleusFilter } from '../sampling/nucleus.js';
@@ -28,6 +28,18 @@ export interface VerifyReport {
   ok: boolean;
 }
 
+/**
+ * The diffusion time of every token from t.npy: shape (B, L), or (B, 1) with one t per sequence, which is what the
+ * reference's Diffusion._sample_t returns for L' = L (it skips repeat_interleave there).
+ */
+function perToken(npy: NpyArray, B: number, L: number, file: string): Float64Array {
+  const t = npyToFloat64(npy);
+  const [rows, cols] = npy.shape;
+  if (npy.shape.length === 2 && rows === B && cols === L) return t;
+  if (npy.shape.length === 2 && rows === B && cols === 1) return Float64Array.from({ length: B * L }, (_, i) => t[Math.floor(i / L)]);
+  throw new Error(`${file}: expected shape (${B}, ${L}), or (${B}, 1) with one t per sequence (L' = L), got (${npy.shape.join(', ')})`);
+}
+
 export async function verifyGolden(dir: string, backend: Backend, tolerance = 1e-4): Promise<VerifyReport> {
   const file = (name: string) => path.join(dir, name);
   const has = (name: string) => fs.existsSync(file(name));
@@ -43,12 +55,12 @@ export async function verifyGolden(dir: string, backend: Backend, tolerance = 1e
   const [B, L] = x0npy.shape;
   const x0 = npyToInt32(x0npy);
   const xt = ints('xt.npy');
-  const t = floats('t.npy');
+  const t = perToken(readNpy(file('t.npy')), B, L, file('t.npy'));
   const V = cfg.vocabSize;
   const D = cfg.hiddenDim;
   const bs = typeof meta.block_size === 'number' ? meta.block_size : cfg.blockSize;
   const maskId = typeof meta.mask_index === 'number' ? meta.mask_index : V - 1;
-  if (xt.length !== B * L || t.length !== B * L) throw new Error(`${dir}: xt.npy and t.npy must have shape (${B}, ${L})`);
+  if (xt.length !== B * L) throw new Error(`${file('xt.npy')}: expected shape (${B}, ${L}) like x0.npy`);
 
   const arrays: Record<string, Comparison> = {};
   const skipped: Record<string, string> = {};

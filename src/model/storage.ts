@@ -12,8 +12,10 @@ import { quantizeWeights } from './quantize.js';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16' | 'int8';
 
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ['f32', 'bf16', 'f16', 'int8'];
+
 export function parseWeightDtype(s: string): WeightDtype {
-  if (s === 'f32' || s === 'bf16' || s === 'f16' || s === 'int8') return s;
+  if ((WEIGHT_DTYPES as readonly string[]).includes(s)) return s as WeightDtype;
   throw new Error(`weights must be f32, bf16, f16 or int8, got '${s}'`);
 }
 

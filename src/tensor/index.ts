@@ -8,7 +8,8 @@ import { RefBackend } from './ref.js';
 export type * from './backend.js';
 export { RefBackend } from './ref.js';
 
-const NAMES: readonly BackendName[] = ['native', 'wasm', 'ref'];
+export const BACKEND_NAMES: readonly BackendName[] = ['native', 'wasm', 'ref'];
+const NAMES = BACKEND_NAMES;
 
 async function loadNative(): Promise<Backend> {
   const { createNativeBackend } = await import('./native.js');

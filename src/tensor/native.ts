@@ -104,10 +104,16 @@ export function openblasCoreType(cpuinfo?: string): string | undefined {
   return vendor === 'AuthenticAMD' && skx ? 'SkylakeX' : undefined;
 }
 
+/** Where `npm run build:native` (node-gyp) puts the addon. */
+export const addonPath = (): string => join(packageRoot(), 'build', 'Release', 'bd3lm.node');
+
 export function loadAddon(): Addon {
   let path = '(package root not found)';
   try {
-    path = join(packageRoot(), 'build', 'Release', 'bd3lm.node');
+    path = addonPath();
+    if (!existsSync(path)) {
+      throw new Error('not built: it needs a C toolchain (apt-get install python3 make g++, and libopenblas-dev for the fast sgemm), then `npm run build:native`', { cause: 'missing' });
+    }
     // OpenBLAS's idle threads spin ~2^28 cycles after each product by default, stealing the cores from our own
     // kernels (attention, layernorm) that run next; 2^4 makes them sleep at once. Read when the library loads.
     process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
@@ -116,9 +122,8 @@ export function loadAddon(): Addon {
     return createRequire(import.meta.url)(path) as Addon;
   } catch (e) {
     const cause = e instanceof Error ? e.message : String(e);
-    throw new Error(`cannot load the native addon ${path} (build it with \`npm run build:native\`): ${cause}`, {
-      cause: e,
-    });
+    const rebuild = e instanceof Error && e.cause === 'missing' ? '' : ' (rebuild it with `npm run build:native`)';
+    throw new Error(`cannot load the native addon ${path}${rebuild}: ${cause}`, { cause: e });
   }
 }
 

@@ -162,7 +162,7 @@ async function loadModule(file: string, base?: string | URL): Promise<WebAssembl
     try {
       bytes = new Uint8Array(await readFile(path));
     } catch (e) {
-      throw new Error(`cannot read ${path} (build it with \`npm run build:wasm\`): ${(e as Error).message}`);
+      throw new Error(`cannot read ${path} (shipped with the package; \`npm run build:wasm\` rebuilds it): ${(e as Error).message}`);
     }
     return WebAssembly.compile(bytes);
   }
