@@ -7,12 +7,14 @@
  *     [--taus 0.99,0.9,0.7,0.5] [--gammas 0.1,0.5,1,2]
  * A judge with another vocabulary scores the samples' text, tokenized its way (as `bd3lm eval gen-ppl` does with
  * {"text"} samples). Random weights never pass a threshold, so this needs a trained model (default: the embedded one).
+ * Each line carries the commit, date and CPU (bench/provenance.ts); README's sweep tables come from these lines.
  */
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/model/load.js';
 import { tokenizerFor } from '../src/data/tokenizer.js';
 import { generate, type GenerateOptions } from '../src/sampling/generate.js';
 import { genPPL } from '../src/eval/genppl.js';
+import { provenance } from './provenance.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +54,7 @@ for (const s of settings) {
   }
   const q = genPPL(judge, rows);
   const line = {
-    bench: 'parallel-sweep', setting: s.name, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
+    ...provenance(), bench: 'parallel-sweep', model: values.model ?? 'default', setting: s.name, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
     tokens_per_s: tokens / seconds, gen_ppl: q.pooledPpl, gen_ppl_mean: q.meanPpl, entropy: q.meanEntropy, judge_window: q.window, judge_vocab: judge.config.vocabSize,
   };
   process.stdout.write(JSON.stringify(line) + '\n');
