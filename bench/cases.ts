@@ -60,16 +60,17 @@ export const CASES: BenchCase[] = [
   ...BACKENDS.flatMap((b) => [2, 8].map((sc) => ({ id: `rows:${b}:16:${sc}`, bench: 'rows', backend: b }))),
 ];
 
-/** best-of-n wall time in seconds after one warm-up call */
-function bestOf(n: number, fn: () => void): number {
+/** median wall time in seconds of n calls after one warm-up call (the median, as the reference's run_ref.py) */
+function medianOf(n: number, fn: () => void): number {
   fn();
-  let best = Infinity;
+  const t: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     fn();
-    best = Math.min(best, (performance.now() - t0) / 1000);
+    t.push((performance.now() - t0) / 1000);
   }
-  return best;
+  t.sort((a, b) => a - b);
+  return n % 2 ? t[n >> 1] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
@@ -102,7 +103,7 @@ function benchSgemm(be: Backend, m: number, k: number, n: number) {
   const b = fill(be.alloc(n * k), rng);
   const c = be.alloc(m * n);
   const reps = Math.max(1, Math.min(50, Math.round(2e10 / (2 * m * n * k))));
-  const s = bestOf(reps, () => be.sgemm({ m, n, k, a, lda: k, b, ldb: k, transB: true, c, ldc: n }));
+  const s = medianOf(reps, () => be.sgemm({ m, n, k, a, lda: k, b, ldb: k, transB: true, c, ldc: n }));
   return { shape: `${m}x${k}x${n}`, transB: true, gflops: +((2 * m * n * k) / s / 1e9).toFixed(1), seconds: +s.toFixed(5) };
 }
 
@@ -117,7 +118,7 @@ function benchForward(be: Backend, preset: PresetName, L: number) {
     ids[i] = cfg.vocabSize - 1;
     masked.push(i);
   }
-  const s = bestOf(2, () => model.forward({ ids, batch: 1, seqLen: 2 * L, layout: 'vectorized', logitRows: masked }));
+  const s = medianOf(3, () => model.forward({ ids, batch: 1, seqLen: 2 * L, layout: 'vectorized', logitRows: masked }));
   return {
     preset, L, B: 1, block_size: cfg.blockSize, layout: 'vectorized', logit_rows: masked.length,
     tokens_per_s: +(L / s).toFixed(1), seconds: +s.toFixed(3), peak_rss_mb: peakRssMb(),
@@ -142,7 +143,7 @@ function benchTrain(be: Backend, preset: PresetName, L: number, B: number) {
     opt.update(grads.tensors, 3e-4, scale);
     ema.update();
   };
-  const s = bestOf(2, step);
+  const s = medianOf(3, step);
   return { preset, L, B, block_size: 16, algo: 'bd3lm', tokens_per_s: +((B * L) / s).toFixed(1), step_s: +s.toFixed(3), peak_rss_mb: peakRssMb() };
 }
 

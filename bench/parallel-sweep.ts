@@ -40,6 +40,8 @@ const settings: { name: string; opts: Partial<GenerateOptions> }[] = [
   ...list(values.gammas, [0.1, 0.5, 1, 2]).map((g) => ({ name: `entropy gamma=${g}`, opts: { sampler: 'entropy' as const, entropyBound: g } })),
 ];
 
+// one session id per sweep: the report shows the latest sweep of a file, never a mix of sweeps
+const session = new Date().toISOString();
 for (const s of settings) {
   const rows: number[][] = [];
   let nfe = 0;
@@ -54,7 +56,7 @@ for (const s of settings) {
   }
   const q = genPPL(judge, rows);
   const line = {
-    ...provenance(), bench: 'parallel-sweep', model: values.model ?? 'default', setting: s.name, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
+    session, ...provenance(), bench: 'parallel-sweep', model: values.model ?? 'default', setting: s.name, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
     tokens_per_s: tokens / seconds, gen_ppl: q.pooledPpl, gen_ppl_mean: q.meanPpl, entropy: q.meanEntropy, judge_window: q.window, judge_vocab: judge.config.vocabSize,
   };
   process.stdout.write(JSON.stringify(line) + '\n');
