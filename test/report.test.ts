@@ -45,6 +45,9 @@ test('report: medians of the latest session with min-max and the ratio; --check 
   // two rounds only: the row is left out
   [1, 2].forEach((v, i) => sbs.push({ group: 'eval-small', arm: 'native', side: 'ours', ...stamp('2026-02-01', i + 1), result: { tokens_per_s: v } }));
   [1, 2].forEach((v, i) => sbs.push({ group: 'eval-small', arm: 'reference', side: 'reference', ...stamp('2026-02-01', i + 1), result: { tokens_per_s: v } }));
+  // arms of one port (half precision): every arm's median, then each over the first arm's
+  for (const [arm, vs] of [['f32', [100, 110, 90]], ['bf16', [120, 125, 115]], ['f16', [90, 80, 100]]] as const)
+    vs.forEach((v, i) => sbs.push({ group: 'half-tiny-4', arm, side: 'ours', ...stamp('2026-02-01', i + 1), result: { tokens_per_s: v } }));
   fs.writeFileSync(path.join(dir, 'results/side-by-side.jsonl'), lines(sbs));
   fs.writeFileSync(path.join(dir, 'results/kernels.jsonl'), lines([70, 90, 74, 80].map((g, i) => ({ case: 'sgemm:native:16x256x256', backend: 'native', info: 'OpenBLAS', gflops: g, ...stamp('2026-02-01', i + 1) }))));
 
@@ -59,6 +62,7 @@ test('report: medians of the latest session with min-max and the ratio; --check 
   assert.match(readme, /\| NELBO forward \(eval\), tiny, L = 1024 \| 20\.0 \(10\.0–30\.0\) \| 200 \(100–300\) \| 10\.0× \|/);
   assert.match(readme, /\| training step, tiny, L = 128, B = 8 \| 6\.00 \(5\.00–7\.00\) \| 60\.0 \(50\.0–70\.0\) \| 10\.0× \|/);
   assert.doesNotMatch(readme, /eval\), small/);
+  assert.match(readme, /\| f32 \| bf16 \| f16 \| bf16 \/ f32 \| f16 \/ f32 \|\n.*\n\| tiny, 4 \| 100 \(90\.0–110\) \| 120 \(115–125\) \| 90\.0 \(80\.0–100\) \| 1\.20× \| 0\.90× \|/);
   assert.match(readme, /2026-02-01, commit abc123, Test CPU \(2 cores\), 3 rounds/);
   assert.doesNotMatch(readme, /2026-01-01/);
   // four runs: median of the middle two; the other columns of the row are empty
