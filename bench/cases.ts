@@ -65,16 +65,17 @@ export const CASES: BenchCase[] = [
   ...BACKENDS.flatMap((b) => [2, 8].map((sc) => ({ id: `rows:${b}:16:${sc}`, bench: 'rows', backend: b }))),
 ];
 
-/** best-of-n wall time in seconds after one warm-up call */
-function bestOf(n: number, fn: () => void): number {
+/** median wall time in seconds of n calls after one warm-up call (the median, as the reference's run_ref.py) */
+function medianOf(n: number, fn: () => void): number {
   fn();
-  let best = Infinity;
+  const t: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     fn();
-    best = Math.min(best, (performance.now() - t0) / 1000);
+    t.push((performance.now() - t0) / 1000);
   }
-  return best;
+  t.sort((a, b) => a - b);
+  return n % 2 ? t[n >> 1] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
@@ -109,7 +110,7 @@ function benchSgemm(be: Backend, m: number, k: number, n: number) {
   const b = fill(be.alloc(n * k), rng);
   const c = be.alloc(m * n);
   const reps = Math.max(1, Math.min(50, Math.round(2e10 / (2 * m * n * k))));
-  const s = bestOf(reps, () => be.sgemm({ m, n, k, a, lda: k, b, ldb: k, transB: true, c, ldc: n }));
+  const s = medianOf(reps, () => be.sgemm({ m, n, k, a, lda: k, b, ldb: k, transB: true, c, ldc: n }));
   return { shape: `${m}x${k}x${n}`, transB: true, gflops: +((2 * m * n * k) / s / 1e9).toFixed(1), seconds: +s.toFixed(5) };
 }
 
@@ -124,7 +125,7 @@ function benchForward(be: Backend, preset: PresetName, L: number) {
     ids[i] = cfg.vocabSize - 1;
     masked.push(i);
   }
-  const s = bestOf(2, () => model.forward({ ids, batch: 1, seqLen: 2 * L, layout: 'vectorized', logitRows: masked }));
+  const s = medianOf(3, () => model.forward({ ids, batch: 1, seqLen: 2 * L, layout: 'vectorized', logitRows: masked }));
   return {
     preset, L, B: 1, block_size: cfg.blockSize, layout: 'vectorized', logit_rows: masked.length,
     tokens_per_s: +(L / s).toFixed(1), seconds: +s.toFixed(3), peak_rss_mb: peakRssMb(),
@@ -149,21 +150,22 @@ function benchTrain(be: Backend, preset: PresetName, L: number, B: number) {
     opt.update(grads.tensors, 3e-4, scale);
     ema.update();
   };
-  const s = bestOf(2, step);
+  const s = medianOf(3, step);
   return { preset, L, B, block_size: 16, algo: 'bd3lm', tokens_per_s: +((B * L) / s).toFixed(1), step_s: +s.toFixed(3), peak_rss_mb: peakRssMb() };
 }
 
-async function benchSample(be: Backend, preset: PresetName, bs: number, sampler: SamplerName, batch: number, weights: WeightDtype) {
+async function benchSample(be: Backend, preset: PresetName, bs: number, sampler: SamplerName, batch: number, weights: WeightDtype, len = 512) {
   const cfg = { ...PRESETS[preset], blockSize: bs };
   const tensors = initTensors(cfg, 1, 'random', (n) => be.alloc(n));
   const model = new DiT(cfg, tensors, be, storeWeights(cfg, tensors, weights, be));
   const tok = await loadGpt2Tokenizer();
-  // 512 tokens with BOS: 511 generated; T = L' steps per block (first hitting: one reveal per model call)
+  // `len` tokens with BOS (512 as the reference figures): len - 1 generated; T = L' steps per block (first hitting: one
+  // reveal per model call)
   const rss = phasePeakRss();
   const flops = countFlops(be);
   const kernels = timeKernels(be);
   const t0 = performance.now();
-  const r = await generate(model, tok, { maxNewTokens: 511, blockSize: bs, sampler, steps: bs, topP: 0.9, stopOnEos: false, stop: false, seed: 1, batch }).result();
+  const r = await generate(model, tok, { maxNewTokens: len - 1, blockSize: bs, sampler, steps: bs, topP: 0.9, stopOnEos: false, stop: false, seed: 1, batch }).result();
   const s = (performance.now() - t0) / 1000;
   const kernelMs = kernels.stop();
   const gflop = flops.stop() / 1e9;
@@ -182,13 +184,13 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   // generate's KV cache: fp32 [B][C][D] arrays per layer (src/model/kvcache.ts), C = the model length in blocks:
   // keys and values, plus pre-rotary keys when the run outgrows C and the window slides
   const C = Math.floor(cfg.modelLength / bs) * bs;
-  const cacheBytes = (512 > C ? 3 : 2) * cfg.nBlocks * batch * C * cfg.hiddenDim * 4;
+  const cacheBytes = (len > C ? 3 : 2) * cfg.nBlocks * batch * C * cfg.hiddenDim * 4;
   const rssMb = rss();
   return {
-    preset, L: cfg.modelLength, block_size: bs, sampler, weights, T: bs, top_p: 0.9, kv_cache: true, B: batch, seq_len: 512,
+    preset, L: cfg.modelLength, block_size: bs, sampler, weights, T: bs, top_p: 0.9, kv_cache: true, B: batch, seq_len: len,
     // backbone calls as the reference counts them: denoiser calls plus one KV store pass per block
-    nfe: r.sequences[0].nfe, backbone_calls: r.modelCalls + 512 / bs, tokens_per_s: +(tokens / s).toFixed(2),
-    ms_per_backbone_call: +((s * 1000) / (r.modelCalls + 512 / bs)).toFixed(1), seconds: +s.toFixed(2),
+    nfe: r.sequences[0].nfe, backbone_calls: r.modelCalls + Math.ceil(len / bs), tokens_per_s: +(tokens / s).toFixed(2),
+    ms_per_backbone_call: +((s * 1000) / (r.modelCalls + Math.ceil(len / bs))).toFixed(1), seconds: +s.toFixed(2),
     // the arithmetic the run did (sgemm + attention), and its rate over the whole run: against the sgemm figures it
     // shows how far a batch is from the machine's arithmetic ceiling
     gflop: +gflop.toFixed(1), gflops: +(gflop / s).toFixed(1),
@@ -304,6 +306,7 @@ export async function runCase(id: string): Promise<Record<string, unknown>> {
   if (bench === 'rows') return { ...head, ...benchSampleRows(be, Number(rest[0]), Number(rest[1])) };
   if (bench === 'logits') return { ...head, ...(await benchWeightLogits(be, rest[0], parseWeightDtype(rest[1]))) };
   if (bench === 'prompt') return { ...head, ...(await benchPrompt(be, rest[0] as PresetName, Number(rest[1]))) };
-  if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]), parseWeightDtype(rest[4] ?? 'f32'))) };
+  // sample:BACKEND:PRESET:L':SAMPLER:BATCH[:WEIGHTS[:TOKENS]] (a case id outside CASES may set a shorter length)
+  if (bench === 'sample') return { ...head, ...(await benchSample(be, rest[0] as PresetName, Number(rest[1]), rest[2] as SamplerName, Number(rest[3]), parseWeightDtype(rest[4] ?? 'f32'), Number(rest[5] ?? 512))) };
   throw new Error(`unknown bench case ${id}`);
 }

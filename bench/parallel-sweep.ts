@@ -8,6 +8,7 @@
  * (an empty --taus / --gammas list leaves those rules out: `--taus '' --gammas ''` runs first hitting alone)
  * A judge with another vocabulary scores the samples' text, tokenized its way (as `bd3lm eval gen-ppl` does with
  * {"text"} samples). Random weights never pass a threshold, so this needs a trained model (default: the embedded one).
+ * Each line carries the commit, date and CPU (bench/provenance.ts); README's sweep tables come from these lines.
  */
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/model/load.js';
@@ -15,6 +16,7 @@ import { parseWeightDtype } from '../src/model/storage.js';
 import { tokenizerFor } from '../src/data/tokenizers.js';
 import { generate, type GenerateOptions } from '../src/sampling/generate.js';
 import { genPPL } from '../src/eval/genppl.js';
+import { provenance } from './provenance.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +42,8 @@ const settings: { name: string; opts: Partial<GenerateOptions> }[] = [
   ...list(values.gammas, [0.1, 0.5, 1, 2]).map((g) => ({ name: `entropy gamma=${g}`, opts: { sampler: 'entropy' as const, entropyBound: g } })),
 ];
 
+// one session id per sweep: the report shows the latest sweep of a file, never a mix of sweeps
+const session = new Date().toISOString();
 for (const s of settings) {
   const rows: number[][] = [];
   let nfe = 0;
@@ -54,7 +58,7 @@ for (const s of settings) {
   }
   const q = genPPL(judge, rows);
   const line = {
-    bench: 'parallel-sweep', setting: s.name, weights: model.weightDtype, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
+    session, ...provenance(), bench: 'parallel-sweep', model: values.model ?? 'default', setting: s.name, weights: model.weightDtype, block_size: model.config.blockSize, samples: n, length, top_p: topP, nfe_per_token: nfe / tokens,
     tokens_per_s: tokens / seconds, gen_ppl: q.pooledPpl, gen_ppl_mean: q.meanPpl, entropy: q.meanEntropy, judge_window: q.window, judge_vocab: judge.config.vocabSize,
   };
   process.stdout.write(JSON.stringify(line) + '\n');

@@ -30,7 +30,7 @@ test('verify prints one JSON object and exits 0 on the golden fixture', () => {
   assert.equal(lines.length, 1);
   const rep = JSON.parse(lines[0]);
   assert.equal(rep.ok, true);
-  assert.ok(rep.arrays.vec_logits.max_rel < 1e-4);
+  assert.ok(rep.arrays.vec_logits.max_rel <= 2e-6, `vec_logits max_rel ${rep.arrays.vec_logits.max_rel}`); // achieved <= 3.8e-7
 });
 
 test('verify exits 1 and names the array when the port disagrees with a file', () => {

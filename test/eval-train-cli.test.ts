@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RefBackend } from '../src/tensor/ref.js';
 import { Rng } from '../src/tensor/rng.js';
+import { Loader } from '../src/data/loader.js';
+import { loadModel } from '../src/model/load.js';
 import { perplexity } from '../src/eval/ppl.js';
 import { gradientVariance } from '../src/eval/variance.js';
 import { Grads } from '../src/training/grads.js';
@@ -65,7 +67,7 @@ test('eval variance: two batches give half the squared distance of their gradien
   assert.ok(Math.abs(r.grad_variance - d2 / 2) <= 1e-4 * (d2 / 2), `${r.grad_variance} vs ${d2 / 2}`);
 });
 
-test('cli: prepare, train, eval ppl, eval variance and plot on a small byte corpus', () => {
+test('cli: prepare, train, eval ppl, eval variance and plot on a small byte corpus', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-cli-train-'));
   fs.writeFileSync(path.join(dir, 'c.txt'), Array.from({ length: 300 }, (_, i) => `And it came to pass on day ${i} that the text went on.`).join('\n'));
   const data = path.join(dir, 'data');
@@ -76,16 +78,28 @@ test('cli: prepare, train, eval ppl, eval variance and plot on a small byte corp
   assert.equal(t.status, 0, t.stderr);
   assert.equal(JSON.parse(t.stdout).step, 3);
   assert.match(t.stderr, /valid step 3: nelbo/);
-  const e = run('eval', 'ppl', '--model', out, '--data', data, '--batch-size', '4', '--max-batches', '2');
+  // the CLI's figures equal the library's on the same batches (the first ones of data/valid, in file order)
+  const model = await loadModel(out, { backend: 'ref' });
+  const validBatches = (B: number, n: number, dropLast: boolean) => {
+    const loader = new Loader(path.join(data, 'valid'), { batchSize: B, shuffle: false, dropLast, expect: { L: 32, vocabSize: model.config.vocabSize } });
+    const bs = Array.from({ length: Math.min(n, loader.batchesPerEpoch) }, () => loader.next());
+    loader.close();
+    return bs;
+  };
+  const e = run('eval', 'ppl', '--model', out, '--data', data, '--batch-size', '4', '--max-batches', '2', '--backend', 'ref');
   assert.equal(e.status, 0, e.stderr);
   const rep = JSON.parse(e.stdout);
+  assert.deepEqual(rep, { model: out, data: path.join(data, 'valid'), ...perplexity(model, validBatches(4, 2, false), { seed: 1 }) });
   assert.equal(rep.algo, 'bd3lm');
   assert.equal(rep.bound, true);
+  assert.equal(rep.sequences, 8);
   assert.equal(rep.tokens, rep.sequences * 31);
-  assert.ok(rep.ppl > 1 && Number.isFinite(rep.ppl));
-  const v = run('eval', 'variance', '--model', out, '--data', data, '--batches', '2', '--batch-size', '2');
+  const v = run('eval', 'variance', '--model', out, '--data', data, '--batches', '2', '--batch-size', '2', '--backend', 'ref');
   assert.equal(v.status, 0, v.stderr);
-  assert.ok(JSON.parse(v.stdout).grad_variance >= 0);
+  const vrep = JSON.parse(v.stdout);
+  assert.deepEqual(vrep, { model: out, data: path.join(data, 'valid'), ...gradientVariance(model, validBatches(2, 2, true), {}) });
+  assert.equal(vrep.batches, 2);
+  assert.ok(vrep.grad_variance > 0);
   const p = run('plot', out);
   assert.equal(p.status, 0, p.stderr);
   const svg = fs.readFileSync(path.join(out, 'curves.svg'), 'utf8');

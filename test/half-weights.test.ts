@@ -23,9 +23,12 @@ import { availableBackends, FIXTURES, maxAbs, maxAbsDiff, randomModel } from './
 const ref = new RefBackend();
 const backends = await availableBackends();
 const DTYPES: HalfDtype[] = ['bf16', 'f16'];
-/** max |logit difference| / max |fp32 logit| on the golden model; measured 3.0e-3 (bf16), 4.5e-4 (f16) by the bench
- * case logits:native:golden:<dtype> */
-const LOGIT_REL_TOL: Record<HalfDtype, number> = { bf16: 1e-2, f16: 2e-3 };
+/**
+ * max |logit difference| / max |fp32 logit| on the golden model's x_t (+) x_0: achieved 3.05e-3 (bf16), 2.9e-4 (f16)
+ * on every backend; the bound is README's figure with room for this input (the bench case logits:native:golden:<dtype>
+ * uses random ids)
+ */
+const LOGIT_REL_TOL: Record<HalfDtype, number> = { bf16: 4e-3, f16: 6e-4 };
 
 function halfOf(be: Backend, x: Float32Array, dtype: HalfDtype): HalfMatrix {
   const data = be.allocHalf(x.length);

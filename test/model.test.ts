@@ -22,7 +22,8 @@ for (const { name, backend, why } of backends) {
     const r = await verifyGolden(path.join(FIXTURES, 'bs4'), backend!);
     for (const a of GOLDEN_ARRAYS) {
       assert.ok(r.arrays[a], `${a} was compared`);
-      assert.ok(r.arrays[a].ok, `${a}: max_rel ${r.arrays[a].max_rel}`);
+      // verify's own bar is 1e-4 (the CLI default); achieved here <= 5.1e-7 (vec_hidden_states on wasm)
+      assert.ok(r.arrays[a].ok && r.arrays[a].max_rel <= 2e-6, `${a}: max_rel ${r.arrays[a].max_rel}`);
     }
     assert.equal(r.ok, true);
   });

@@ -1,0 +1,64 @@
+/**
+ * Recorded runs (results/*.jsonl) as the report reads them: the lines of a file, the latest session of each group,
+ * and the statistics a table prints (median with min–max of at least MIN_RUNS runs, never the best run).
+ */
+import * as fs from 'node:fs';
+
+export const MIN_RUNS = 3;
+
+export type Rec = Record<string, unknown>;
+
+/** The JSON lines of a file ([] when it does not exist); a bad line is an error naming the file and line. */
+export function readJsonl(file: string): Rec[] {
+  if (!fs.existsSync(file)) return [];
+  const out: Rec[] = [];
+  fs.readFileSync(file, 'utf8').split('\n').forEach((l, i) => {
+    if (!l.trim()) return;
+    try {
+      out.push(JSON.parse(l));
+    } catch (e) {
+      throw new Error(`${file}:${i + 1}: not JSON (${(e as Error).message})`);
+    }
+  });
+  return out;
+}
+
+/** The records of the latest session among those matching `key` (runs of different sessions are never mixed). */
+export function latestSession(recs: Rec[], key: (r: Rec) => boolean): Rec[] {
+  const mine = recs.filter((r) => key(r) && typeof r.session === 'string');
+  const last = mine.reduce((a, r) => ((r.session as string) > a ? (r.session as string) : a), '');
+  return mine.filter((r) => r.session === last);
+}
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function stat(values: number[]): Stat | null {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length < MIN_RUNS) return null;
+  const m = v.length >> 1;
+  return { median: v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2, min: v[0], max: v[v.length - 1], n: v.length };
+}
+
+/** 3 significant digits, thousands separated: 1,520 / 84.3 / 6.61 */
+export function num(x: number): string {
+  const digits = Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : 2;
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export const fmtStat = (s: Stat): string => `${num(s.median)} (${num(s.min)}–${num(s.max)})`;
+
+/** "2026-12-06, commit abc123 (+ uncommitted changes), AMD EPYC (2 cores), 3 rounds" for each distinct session */
+export function provenanceNote(recs: Rec[]): string {
+  const seen = new Map<string, string>();
+  for (const r of recs) {
+    const rounds = new Set(recs.filter((x) => x.session === r.session).map((x) => x.round)).size;
+    const dirty = r.dirty ? ' + uncommitted changes' : '';
+    seen.set(String(r.session), `${String(r.date).slice(0, 10)}, commit ${r.commit}${dirty}, ${r.cpu} (${r.cores} cores), ${rounds} round${rounds === 1 ? '' : 's'}`);
+  }
+  return [...seen.values()].join('; ');
+}

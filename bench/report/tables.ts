@@ -1,0 +1,188 @@
+/**
+ * README's and the model card's numbers, each table rendered from recorded runs only. A table without enough runs
+ * (MIN_RUNS per figure, one session, both sides of a ratio in the same session) says so and names the command that
+ * records them; nothing here is typed by hand.
+ */
+import * as path from 'node:path';
+import { GROUPS, type Group } from '../groups.js';
+import { fmtStat, latestSession, MIN_RUNS, num, provenanceNote, readJsonl, stat, type Rec, type Stat } from './runs.js';
+
+export interface Table {
+  name: string;
+  /** the Markdown file (relative to the repository root) holding the block */
+  doc: string;
+  render(root: string): string;
+}
+
+const SIDE_BY_SIDE = 'results/side-by-side.jsonl';
+
+const missing = (what: string, cmd: string) =>
+  `_No recorded runs yet (${what}). Record them with \`${cmd}\`, then \`npm run report\`._`;
+
+const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+const header = (cells: string[]) => `${row(cells)}\n${row(cells.map(() => '---'))}`;
+
+/** tokens/s of a run; a reference training step counts its EMA update as this port's step does */
+function tps(r: Rec): number {
+  const res = r.result as Rec;
+  return Number(res.tokens_per_s_with_ema ?? res.tokens_per_s);
+}
+
+/** per arm, the statistic of the group's latest session (null when an arm has fewer than MIN_RUNS runs) */
+function armStats(recs: Rec[], g: Group): { stats: (Stat | null)[]; used: Rec[] } {
+  const used = latestSession(recs, (r) => r.group === g.id);
+  return { stats: g.arms.map((a) => stat(used.filter((r) => r.arm === a.label).map(tps))), used };
+}
+
+const ratio = (a: Stat, b: Stat) => `${num(a.median / b.median)}×`;
+
+/**
+ * A table of groups: one row per group with every arm's median (min–max) and each later arm's median over the first
+ * arm's (or, for this-port-vs-reference groups, native over reference).
+ */
+function groupTable(table: Group['table'], what: string, ratioHead: (labels: string[]) => string[]): (root: string) => string {
+  return (root) => {
+    const recs = readJsonl(path.join(root, SIDE_BY_SIDE));
+    const groups = GROUPS.filter((g) => g.table === table);
+    const rows: string[] = [];
+    const used: Rec[] = [];
+    for (const g of groups) {
+      const s = armStats(recs, g);
+      if (s.stats.some((x) => x === null)) continue;
+      const st = s.stats as Stat[];
+      const vsRef = g.arms.some((a) => 'ref' in a);
+      // reference first in the row, then this port, then the ratio of the two
+      const cells = vsRef ? [fmtStat(st[1]), fmtStat(st[0]), ratio(st[0], st[1])] : [...st.map(fmtStat), ...st.slice(1).map((x) => ratio(x, st[0]))];
+      rows.push(row([g.row, ...cells]));
+      used.push(...s.used);
+    }
+    const cmd = `node dist/bench/side-by-side.js --table ${table} --rounds ${MIN_RUNS}`;
+    if (!rows.length) return missing(what, cmd);
+    const labels = groups[0].arms.map((a) => a.label);
+    const heads = groups[0].arms.some((a) => 'ref' in a) ? ['reference', 'native', 'native / reference'] : [...labels, ...ratioHead(labels)];
+    return [
+      header(['', ...heads]),
+      ...rows,
+      '',
+      `Tokens/s, median (min–max) of ${MIN_RUNS}+ rounds that alternate the columns in one session (\`${cmd}\`, ` +
+        `\`${SIDE_BY_SIDE}\`): ${provenanceNote(used)}.`,
+    ].join('\n');
+  };
+}
+
+const SHAPES = ['1024x768x768', '1024x768x3072', '64x768x50258', '16x256x256'];
+const KERNELS = 'results/kernels.jsonl';
+
+function kernels(root: string): string {
+  const recs = readJsonl(path.join(root, KERNELS));
+  const cols = [['native, OpenBLAS', 'sgemm:native'], ['native, own C kernel', 'sgemm:native-own'], ['wasm (relaxed SIMD)', 'sgemm:wasm']];
+  const used: Rec[] = [];
+  const rows: string[] = [];
+  for (const shape of SHAPES) {
+    const cells = cols.map(([, prefix]) => {
+      const runs = latestSession(recs, (r) => r.case === `${prefix}:${shape}`);
+      const s = stat(runs.map((r) => Number(r.gflops)));
+      if (s) used.push(...runs);
+      return s ? fmtStat(s) : '';
+    });
+    const [m, k, n] = shape.split('x');
+    if (cells.some((c) => c)) rows.push(row([`${m}x${k} · ${k}x${n}`, ...cells]));
+  }
+  const cmd = `node dist/bench/bench.js --only sgemm --repeat ${MIN_RUNS} --record ${KERNELS}`;
+  if (!rows.length) return missing('sgemm', cmd);
+  const infos = [...new Set(used.map((r) => `${r.backend}: ${r.info}`))];
+  return [header(['shape', ...cols.map(([c]) => c)]), ...rows, '',
+    `GFLOP/s, median (min–max) (\`${cmd}\`): ${provenanceNote(used)}. Kernels: ${infos.join('; ')}.`].join('\n');
+}
+
+const HALF = 'results/half-logits.jsonl';
+
+/** deterministic figures: one run is the figure (every run of the session must agree) */
+function halfAccuracy(root: string): string {
+  const recs = readJsonl(path.join(root, HALF));
+  const rows: string[] = [];
+  const used: Rec[] = [];
+  for (const m of ['golden', 'tiny', 'small']) {
+    for (const w of ['bf16', 'f16']) {
+      const runs = latestSession(recs, (r) => r.case === `logits:native:${m}:${w}`);
+      if (!runs.length) continue;
+      const r = runs[runs.length - 1];
+      for (const o of runs) if (o.max_rel_diff !== r.max_rel_diff) throw new Error(`${HALF}: runs of ${o.case} in one session disagree`);
+      used.push(...runs);
+      rows.push(row([m, w, Number(r.max_rel_diff).toExponential(2), Number(r.max_prob_tv).toExponential(2), `${num(100 * Number(r.argmax_agree))} %`]));
+    }
+  }
+  const cmd = `node dist/bench/bench.js --only logits --record ${HALF}`;
+  if (!rows.length) return missing('half-precision logits', cmd);
+  return [header(['model', 'weights', 'max abs logit change / max abs logit', 'max total variation of p', 'argmax agreement']), ...rows, '',
+    `Against the same model's fp32 logits, one vectorised forward (golden: the test checkpoint, L = 32; tiny and small: ` +
+      `random-weight presets at L = 256; \`${cmd}\`): ${provenanceNote(used)}.`].join('\n');
+}
+
+/** a parallel-decoding sweep (bench/parallel-sweep.ts): one line per setting of one sweep */
+function sweep(file: string, how: string): (root: string) => string {
+  return (root) => {
+    let recs = readJsonl(path.join(root, file));
+    if (recs.some((r) => r.session)) recs = latestSession(recs, () => true);
+    if (!recs.length) return missing('parallel-decoding sweep', how);
+    const fh = recs.find((r) => r.setting === 'first-hitting');
+    const label = (s: string) => s.replace('first-hitting', 'first hitting').replace('tau=', 'τ = ').replace('gamma=', 'γ = ');
+    const rows = recs.map((r) => row([label(String(r.setting)), num(Number(r.nfe_per_token)), num(Number(r.tokens_per_s)),
+      fh ? `${num(Number(r.tokens_per_s) / Number(fh.tokens_per_s))}×` : '', num(Number(r.gen_ppl)), num(Number(r.entropy))]));
+    const when = recs[0].commit ? provenanceNote(recs) : 'recorded before runs carried a commit, date and CPU';
+    return [header(['sampler', 'NFE / token', 'tokens/s', 'tokens/s vs first hitting', 'Gen PPL (judge)', 'unigram entropy']), ...rows, '',
+      `One sweep, every setting once, \`${file}\` (${how}): ${when}. Tokens/s are single runs: compare within the table.`].join('\n');
+  };
+}
+
+/** the default model's training record, from its logs and its evaluation (models/default) */
+function defaultModel(root: string): string {
+  const dir = path.join(root, 'models/default');
+  const phases = ['metrics-phase1.jsonl', 'metrics-phase2.jsonl'].map((f) => readJsonl(path.join(dir, f)));
+  const cells = phases.map((recs) => {
+    const steps = recs.filter((r) => typeof r.tokens_per_s === 'number');
+    let prev = 0;
+    let seconds = 0;
+    for (const r of steps) {
+      seconds += (Number(r.tokens) - prev) / Number(r.tokens_per_s);
+      prev = Number(r.tokens);
+    }
+    const valid = recs.filter((r) => typeof r.valid_nelbo === 'number');
+    const last = valid[valid.length - 1];
+    return {
+      steps: steps.length, tokens: prev, minutes: seconds / 60,
+      tps: stat(steps.map((r) => Number(r.tokens_per_s)))!,
+      valid: last ? `${Number(last.valid_nelbo).toFixed(3)} (step ${last.step}, ${Number(last.valid_tokens).toLocaleString('en-US')} tokens)` : '',
+    };
+  });
+  const ev = readJsonl(path.join(dir, 'valid-ppl.json'))[0];
+  const lines = [
+    header(['', 'phase 1', 'phase 2']),
+    row(['optimizer steps', ...cells.map((c) => c.steps.toLocaleString('en-US'))]),
+    row(['training tokens', ...cells.map((c) => `${(c.tokens / 1e6).toFixed(2)}M`)]),
+    row(['time in training steps (sum of each step\'s tokens / tokens/s)', ...cells.map((c) => `${Math.round(c.minutes)} min`)]),
+    row(['tokens/s per step, median (min–max)', ...cells.map((c) => fmtStat(c.tps))]),
+    row(['last validation NELBO in the log (EMA weights, nats/byte)', ...cells.map((c) => c.valid)]),
+    '',
+  ];
+  if (ev) {
+    lines.push(`Held-out evaluation of the shipped fp16 weights (\`valid-ppl.json\`, \`bd3lm eval ppl\`, ${ev.sequences} sequences, ` +
+      `${Number(ev.tokens).toLocaleString('en-US')} tokens): NELBO ${Number(ev.nll).toFixed(3)} nats per byte, a bound: perplexity ≤ ` +
+      `${Number(ev.ppl).toFixed(2)}, ${Number(ev.bits_per_token).toFixed(2)} bits per byte.`);
+  }
+  lines.push('', 'From `metrics-phase1.jsonl`, `metrics-phase2.jsonl` (every step\'s loss, learning rate, gradient norm and tokens/s; ' +
+    'validation every 400 steps); the machine was shared with other work during training, so tokens/s varies.');
+  return lines.join('\n');
+}
+
+export const TABLES: Table[] = [
+  { name: 'kernels', doc: 'README.md', render: kernels },
+  { name: 'model-vs-reference', doc: 'README.md', render: groupTable('model', 'model vs reference', () => []) },
+  { name: 'sampling-vs-reference', doc: 'README.md', render: groupTable('sampling', 'sampling vs reference', () => []) },
+  { name: 'half-speed', doc: 'README.md', render: groupTable('half', 'half-precision sampling', (l) => l.slice(1).map((x) => `${x} / ${l[0]}`)) },
+  { name: 'half-accuracy', doc: 'README.md', render: halfAccuracy },
+  { name: 'batch', doc: 'README.md', render: groupTable('batch', 'batched sampling', (l) => l.slice(1).map((x) => `${x} / ${l[0]}`)) },
+  { name: 'parallel-sweep', doc: 'README.md', render: sweep('results/parallel-sweep.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar`') },
+  { name: 'parallel-sweep-kjv', doc: 'README.md', render: sweep('results/parallel-sweep-tiny-kjv-8.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar --model work/threshold/run --length 512 --samples 8 --taus 0.9,0.5,0.1,0.09,0.08,0.05 --gammas 1,8,16,24,32`') },
+  { name: 'default-model', doc: 'models/default/README.md', render: defaultModel },
+];
