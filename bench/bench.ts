@@ -36,10 +36,8 @@ if (values.case) {
       const r = spawnSync(process.execPath, ['--expose-gc', self, '--case', c.id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       const line = r.status === 0 ? JSON.parse(r.stdout) : { bench: c.bench, backend: c.backend, error: `exit ${r.status}` };
       if (r.status !== 0) failed++;
-      process.stdout.write(JSON.stringify({ case: c.id, ...line }) + '
-');
-      if (values.record) appendFileSync(values.record, JSON.stringify({ case: c.id, session, round, ...provenance(), ...line }) + '
-');
+      process.stdout.write(JSON.stringify({ case: c.id, ...line }) + '\n');
+      if (values.record) appendFileSync(values.record, JSON.stringify({ case: c.id, session, round, ...provenance(), ...line }) + '\n');
     }
   }
   process.exitCode = failed ? 1 : 0;
