@@ -135,7 +135,7 @@ function sweep(file: string, how: string): (root: string) => string {
   };
 }
 
-/** the default model's training record, from its logs and its evaluation (models/default) */
+/** the default model's training record, from its logs and its evaluations (models/default) */
 function defaultModel(root: string): string {
   const dir = path.join(root, 'models/default');
   const phases = ['metrics-phase1.jsonl', 'metrics-phase2.jsonl'].map((f) => readJsonl(path.join(dir, f)));
@@ -156,23 +156,48 @@ function defaultModel(root: string): string {
     };
   });
   const ev = readJsonl(path.join(dir, 'valid-ppl.json'))[0];
+  const en = readJsonl(path.join(dir, 'english.json'))[0];
   const lines = [
-    header(['', 'phase 1', 'phase 2']),
+    header(['', 'phase 1 (the sweep run)', 'phase 2']),
     row(['optimizer steps', ...cells.map((c) => c.steps.toLocaleString('en-US'))]),
     row(['training tokens', ...cells.map((c) => `${(c.tokens / 1e6).toFixed(2)}M`)]),
     row(['time in training steps (sum of each step\'s tokens / tokens/s)', ...cells.map((c) => `${Math.round(c.minutes)} min`)]),
     row(['tokens/s per step, median (min–max)', ...cells.map((c) => fmtStat(c.tps))]),
-    row(['last validation NELBO in the log (EMA weights, nats/byte)', ...cells.map((c) => c.valid)]),
+    row(['last validation NELBO in the log (nats/token)', ...cells.map((c) => c.valid)]),
     '',
   ];
   if (ev) {
+    const bpb = ev.bits_per_byte === undefined ? '' : `, **${Number(ev.bits_per_byte).toFixed(3)} bits per byte** (${Number(ev.bytes).toLocaleString('en-US')} bytes)`;
     lines.push(`Held-out evaluation of the shipped fp16 weights (\`valid-ppl.json\`, \`bd3lm eval ppl\`, ${ev.sequences} sequences, ` +
-      `${Number(ev.tokens).toLocaleString('en-US')} tokens): NELBO ${Number(ev.nll).toFixed(3)} nats per byte, a bound: perplexity ≤ ` +
-      `${Number(ev.ppl).toFixed(2)}, ${Number(ev.bits_per_token).toFixed(2)} bits per byte.`);
+      `${Number(ev.tokens).toLocaleString('en-US')} tokens): NELBO ${Number(ev.nll).toFixed(3)} nats per token, a bound: perplexity ≤ ` +
+      `${Number(ev.ppl).toFixed(2)}, ${Number(ev.bits_per_token).toFixed(2)} bits per token${bpb}.`);
+  }
+  if (en) {
+    lines.push('', `English check (\`english.json\`, \`node dist/bench/english.js\`: \`bd3lm sample --length 300 --top-p 0.9 --seed S\`, S = 1..${en.seeds}, ` +
+      `no prompt): **${(100 * Number(en.share)).toFixed(1)} %** of ${Number(en.words).toLocaleString('en-US')} words are in Debian's wamerican word list ` +
+      `(runs of 2+ letters, case-insensitive); distinct / words ${Number(en.distinctRatio).toFixed(2)}; sampling at ${Math.round(Number(en.tokens_per_s))} tokens/s ` +
+      '(native backend, while other work shared the machine).');
   }
   lines.push('', 'From `metrics-phase1.jsonl`, `metrics-phase2.jsonl` (every step\'s loss, learning rate, gradient norm and tokens/s; ' +
-    'validation every 400 steps); the machine was shared with other work during training, so tokens/s varies.');
+    'validation NELBO with the EMA weights); the machine was shared with other work during training, so tokens/s varies.');
   return lines.join('\n');
+}
+
+/** the sweep that chose the default model's recipe (scripts/sweep-default.sh) */
+function defaultSweep(root: string): string {
+  const recs = readJsonl(path.join(root, 'results/default-sweep.jsonl'));
+  if (!recs.length) return missing('default-model sweep', 'scripts/sweep-default.sh');
+  const rows = recs.map((r) => {
+    const ppl = r.ppl as Rec;
+    const en = r.english as Rec;
+    return row([String(r.run), String(r.corpus), String(r.vocab), `${r.layers} × ${r.hidden}`, String(r.lr), `${Number(r.parameters).toLocaleString('en-US')}`,
+      `${Math.round(Number(r.train_seconds) / 60)} min`, Number(ppl.bits_per_byte).toFixed(3), `${(100 * Number(en.share)).toFixed(1)} %`, Number(en.distinctRatio).toFixed(2)]);
+  });
+  const r0 = recs[0];
+  return [header(['run', 'corpus', 'tokenizer', 'layers × width', 'peak lr', 'parameters', 'time', 'held-out bits/byte', 'dictionary words', 'distinct / words']), ...rows, '',
+    `Each run: ${r0.steps} steps of ${r0.batch} × ${r0.L} tokens, L' = ${r0.block_size}, cosine schedule, evaluated on its own corpus's held-out split (3 % of the ` +
+    `documents: KJV chapters, or KJV chapters + Brown texts + fortune files) and by 8 samples as in the English check; \`results/default-sweep.jsonl\` ` +
+    `(${String(r0.cpu)}, ${String(r0.date).slice(0, 10)}, shared with other work: compare times within the table).`].join('\n');
 }
 
 export const TABLES: Table[] = [
@@ -185,4 +210,5 @@ export const TABLES: Table[] = [
   { name: 'parallel-sweep', doc: 'README.md', render: sweep('results/parallel-sweep.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar`') },
   { name: 'parallel-sweep-kjv', doc: 'README.md', render: sweep('results/parallel-sweep-tiny-kjv-8.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar --model work/threshold/run --length 512 --samples 8 --taus 0.9,0.5,0.1,0.09,0.08,0.05 --gammas 1,8,16,24,32`') },
   { name: 'default-model', doc: 'models/default/README.md', render: defaultModel },
+  { name: 'default-sweep', doc: 'models/default/README.md', render: defaultSweep },
 ];
