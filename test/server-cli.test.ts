@@ -23,7 +23,7 @@ test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
     });
     assert.match(out, /^bd3lm serve: bs4 \(\w+\) on http/);
     assert.deepEqual(await (await fetch(`${url}/health`)).json(), { status: 'ok', model: 'bs4', active: 0, queued: 0 });
-    const post = (body: string) => fetch(`${url}/v1/completions`, { method: 'POST', body });
+    const post = (body: string) => fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
     const ok = await post(JSON.stringify({ model: 'bs4', prompt: 'Hi', max_tokens: 30, seed: 3, stop_on_eos: false }));
     assert.equal(ok.status, 200);
     const c = await ok.json();
