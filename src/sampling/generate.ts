@@ -8,8 +8,9 @@
  * Layout: row = [BOS] + prompt + masks, rounded up to whole blocks of L' and trimmed to prompt + maxNewTokens.
  * The prompt's full blocks are stored in the KV cache first (no draws); a partial last prompt block is the first
  * block denoised, its prompt tokens fixed. Mask ids inside a token prompt are infilled (from the left context and
- * their own block only: blocks are causal). A prompt longer than the context C (the model length rounded down to
- * blocks) is consumed block by block through the sliding window, so only its last C tokens condition the output.
+ * their own block only: blocks are causal). Of a prompt longer than the context C (the model length rounded down to
+ * blocks) only the window of the first sampled block is run (its last C tokens, with that block); later blocks
+ * slide the window on as the reference's cache does (spec 5.5, 5.6).
  */
 import type { DiT } from '../model/dit.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -149,6 +150,8 @@ interface Plan {
   length: number;
   total: number;
   strides: Stride[];
+  /** leading prompt strides left out (their blocks lie before the first sampled block's window) */
+  skipped: number;
   seeds: number[];
   B: number;
   stop: StopOptions | null;
@@ -185,7 +188,14 @@ function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]
   const length = prefix.length + maxNew;
   const nBlocks = Math.ceil(length / bs);
   const strides: Stride[] = [];
-  for (let s = 0; s < nBlocks; s++) {
+  // A prompt longer than the window: the first block that has a mask sees only its window, so the prompt blocks
+  // before that window are never run (the no-cache sampler's view, spec 5.6; the KV cache then starts at the
+  // window): a prompt of any length costs about one window of model work.
+  let firstMask = prefix.indexOf(tok.mask);
+  if (firstMask < 0) firstMask = prefix.length;
+  const first = Math.min(Math.floor(firstMask / bs), nBlocks - 1);
+  const skipped = Math.max(0, first - (C / bs - 1));
+  for (let s = skipped; s < nBlocks; s++) {
     const end = (s + 1) * bs;
     strides.push({ start: Math.max(end - C, 0), end, active: bs });
   }
@@ -196,7 +206,7 @@ function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]
   for (const s of seeds) if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) throw new Error(`seed must be an integer in 0..2^32-1, got ${s}`);
   // stopOnEos alone: an EOS check from the first token on (window 1; entropy is never < -1)
   const stop = o.stop !== undefined ? (o.stop === false ? null : o.stop) : (o.stopOnEos ?? true) ? { varLength: true, window: 1, minEntropy: -1 } : null;
-  return { bs, C, steps, mode, prefix, length, total: nBlocks * bs, strides, seeds, B, stop };
+  return { bs, C, steps, mode, prefix, length, total: nBlocks * bs, strides, skipped, seeds, B, stop };
 }
 
 /**
@@ -311,12 +321,12 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
               tokens.push(s.xOut[k]);
             }
           }
-          if (positions.length) steps.push({ type: 'step', seq: b, block: s.stride, step: s.step, positions, tokens });
+          if (positions.length) steps.push({ type: 'step', seq: b, block: s.stride + p.skipped, step: s.step, positions, tokens });
         }
       }
     : undefined;
   const chunk = Math.max(bs, Math.floor(PROMPT_CHUNK_TOKENS / bs) * bs);
-  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C, p.total > p.C, chunk) : new UncachedWindowModel(model, 'block-causal', bs);
+  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C, p.total - p.skipped * bs > p.C, chunk) : new UncachedWindowModel(model, 'block-causal', bs);
   // the distribution each generated token was drawn from, by sequence position (only with `logprobs`)
   const drawn: Map<number, TokenLogprob>[] = Array.from({ length: B }, () => new Map());
   const onReveal = o.logprobs === undefined ? undefined : (b: number, pos: number, token: number, probs: Float64Array) => {
@@ -347,7 +357,7 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
           // a row's last block also releases any held-back tail, so the block texts add up to the final text
           const text = streams[b].push(tokens) + (d.finished[b] ? streams[b].flush() : '');
           if (tokens.length === 0 && text === '') continue;
-          const ev: BlockEvent = { type: 'block', seq: b, index: d.stride, tokens, text };
+          const ev: BlockEvent = { type: 'block', seq: b, index: d.stride + p.skipped, tokens, text };
           if (onReveal) ev.logprobs = tokens.map((_, i) => drawn[b].get(from + i)!);
           for (let i = from; i < d.end; i++) drawn[b].delete(i);
           yield ev;
