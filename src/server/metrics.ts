@@ -23,7 +23,7 @@ export class ServerMetrics {
 
   constructor(state: { active: () => number; queued: () => number; batch: BatchStats }) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'bd3lm_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'bd3lm_' });
     this.requests = new Counter({ name: 'bd3lm_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers });
     new Gauge({ name: 'bd3lm_requests_active', help: 'generations running', registers, collect() { this.set(state.active()); } });
     new Gauge({ name: 'bd3lm_requests_queued', help: 'generations waiting for a slot', registers, collect() { this.set(state.queued()); } });
