@@ -31,7 +31,11 @@ export interface GenerateOptions {
   prompt?: string | ArrayLike<number>;
   /** tokens to generate after the prompt (>= 0; 0 only infills) */
   maxNewTokens: number;
-  /** L' (default: the model's; another value works but the model was not trained for it: a warning) */
+  /**
+   * L' (default: the model's; another value works but the model was not trained for it: a warning). A block is
+   * denoised whole, however few of its tokens are kept: its size, not maxNewTokens, sets the model calls per block
+   * (first hitting: L' of them), so a large block costs that much even for a short answer.
+   */
   blockSize?: number;
   /** default 'first-hitting' */
   sampler?: SamplerName;
