@@ -108,7 +108,7 @@ export function createCompletionServer(model: DiT, tokenizer: Tokenizer, opts: S
     const path = routeOf(req);
     const key = keyOf(path);
     const route = routes[key];
-    res.on('finish', () => metrics.request(route ? key : 'other', res.statusCode));
+    res.on('close', () => metrics.request(route ? key : 'other', res.statusCode)); // finished, or cut off
     const run = async () => {
       guard.checkHost(req);
       for (const [k, v] of Object.entries(guard.corsHeaders(req))) res.setHeader(k, v);
