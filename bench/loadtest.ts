@@ -1,38 +1,86 @@
 /**
  * `npm run loadtest`: starts `bd3lm serve` on loopback and runs C streaming clients for D seconds, each sending
  * requests back to back (fixed max_tokens, EOS stop off, so every request is the same work). Clients start no new
- * request after D seconds; those in flight finish. Prints one JSON object: requests, errors, p50/p99 time to the
- * first block and to the end (ms), generated tokens per second over the run.
- *   node dist/bench/loadtest.js [--model DIR] [--clients 32] [--seconds 60] [--max-tokens 64] [--max-active N]
- *                               [--sampler first-hitting] [--backend native|wasm] [--weights f32|bf16|f16|int8]
+ * request after D seconds; those in flight finish. With several client counts (`--clients 1,8`) the phases run one
+ * after the other on the same server, and the summary gives each one's tokens/s as a multiple of the first's (the
+ * continuous-batching gain). Per phase: requests, errors, p50/p99 time to the first block and to the end (ms),
+ * generated tokens per second, the server's mean model-call batch, and its resident memory at the start, end and
+ * peak of the phase (sampled from /metrics every second).
+ *   node dist/bench/loadtest.js [--model DIR | --preset tiny|small] [--clients 32 | --clients 1,8] [--seconds 60]
+ *                               [--max-tokens 64] [--max-active N] [--sampler first-hitting] [--bound]
+ *                               [--backend native|wasm] [--weights f32|bf16|f16|int8]
+ * `--preset` serves a model of that preset with random weights (GPT-2 vocabulary; written to a temporary folder).
+ * `--bound` first measures, in this process and with the server idle, generate() at batch 8 against batch 1 on the
+ * same model (same max_tokens and sampler): the tokens/s ratio that batching 8 clients' calls cannot exceed.
  * The server runs in its own process, so the clients' work does not delay its event loop.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { integerFlag, UsageError } from '../src/cli/args.js';
+import { saveCheckpoint } from '../src/model/checkpoint.js';
+import { PRESETS, type PresetName } from '../src/model/config.js';
+import { parseWeightDtype } from '../src/model/storage.js';
+import { initTensors } from '../src/model/init.js';
+import { loadModel } from '../src/model/load.js';
+import { loadTokenizer } from '../src/data/load-tokenizer.js';
+import { generate, type SamplerName } from '../src/sampling/generate.js';
 import { SERVER_DEFAULTS } from '../src/server/app.js';
+import type { BackendName } from '../src/tensor/index.js';
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string' }, clients: { type: 'string' }, seconds: { type: 'string' }, 'max-tokens': { type: 'string' },
-    'max-active': { type: 'string' }, sampler: { type: 'string' }, backend: { type: 'string' }, weights: { type: 'string' },
+    model: { type: 'string' }, preset: { type: 'string' }, clients: { type: 'string' }, seconds: { type: 'string' }, 'max-tokens': { type: 'string' },
+    'max-active': { type: 'string' }, sampler: { type: 'string' }, backend: { type: 'string' }, weights: { type: 'string' }, bound: { type: 'boolean' },
   },
   strict: true,
 });
 const bad = (msg: string) => new UsageError(msg);
-const clients = integerFlag(values.clients ?? '32', '--clients', 1, bad);
+const phases = (values.clients ?? '32').split(',').map((c) => integerFlag(c, '--clients', 1, bad));
 const seconds = integerFlag(values.seconds ?? '60', '--seconds', 1, bad);
 const maxTokens = integerFlag(values['max-tokens'] ?? '64', '--max-tokens', 1, bad);
 const maxActive = integerFlag(values['max-active'] ?? `${SERVER_DEFAULTS.maxActive}`, '--max-active', 1, bad);
-const sampler = values.sampler ?? 'first-hitting';
+const sampler = (values.sampler ?? 'first-hitting') as SamplerName;
+if (values.model && values.preset) throw new Error('give --model or --preset, not both');
+if (values.preset && !(values.preset in PRESETS)) throw new Error(`unknown preset '${values.preset}' (${Object.keys(PRESETS).join(', ')})`);
+
+// a preset with random weights: written once to a temporary model folder for the server to load
+let modelDir = values.model;
+let tmp: string | undefined;
+if (values.preset) {
+  tmp = mkdtempSync(path.join(tmpdir(), 'bd3lm-loadtest-'));
+  const cfg = PRESETS[values.preset as PresetName];
+  saveCheckpoint(tmp, cfg, initTensors(cfg, 1, 'random', (n) => new Float32Array(n)));
+  modelDir = tmp;
+}
 
 const PROMPTS = ['The', 'In the beginning', 'Once upon a time', 'It was a dark and stormy night', 'Question: what is', ''];
 
+/** generate() tokens/s at batch 8 over batch 1 in this process (the server is idle meanwhile) */
+async function batchBound(): Promise<{ batch1_tokens_per_second: number; batch8_tokens_per_second: number; ratio: number }> {
+  const model = await loadModel(modelDir, { backend: values.backend as BackendName | undefined, weights: parseWeightDtype(values.weights ?? 'f32') });
+  const tok = await loadTokenizer(modelDir ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/default'), model.config);
+  const rate = async (batch: number) => {
+    const r = await generate(model, tok, { prompt: PROMPTS[1], maxNewTokens: maxTokens, sampler, stopOnEos: false, seed: 1, batch }).result();
+    return r.tokensPerSecond;
+  };
+  await rate(1); // warm-up
+  const one = await rate(1);
+  const eight = await rate(8);
+  model.dispose();
+  return { batch1_tokens_per_second: round1(one), batch8_tokens_per_second: round1(eight), ratio: Math.round((eight / one) * 100) / 100 };
+}
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const bound = values.bound ? await batchBound() : undefined;
+
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
-const serveArgs = ['serve', '--port', '0', '--max-active', String(maxActive), '--max-queue', String(clients), '--max-tokens-cap', String(maxTokens)];
-for (const flag of ['model', 'backend', 'weights'] as const) if (values[flag] !== undefined) serveArgs.push(`--${flag}`, values[flag]!);
+const maxClients = Math.max(...phases);
+const serveArgs = ['serve', '--port', '0', '--max-active', String(maxActive), '--max-queue', String(maxClients), '--max-tokens-cap', String(maxTokens)];
+if (modelDir !== undefined) serveArgs.push('--model', modelDir);
+for (const flag of ['backend', 'weights'] as const) if (values[flag] !== undefined) serveArgs.push(`--${flag}`, values[flag]!);
 const server = spawn(process.execPath, [CLI, ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
 const exited = new Promise<number | null>((res) => server.on('exit', res));
 const banner = await new Promise<string>((resolve, reject) => {
@@ -84,41 +132,67 @@ async function request(seed: number): Promise<Outcome> {
   throw new Error('the stream ended without [DONE]');
 }
 
-const outcomes: Outcome[] = [];
-const errors: string[] = [];
-const start = performance.now();
-const deadline = start + seconds * 1000;
-let nextSeed = 0;
-await Promise.all(
-  Array.from({ length: clients }, async () => {
-    while (performance.now() < deadline) {
-      try {
-        outcomes.push(await request(nextSeed++));
-      } catch (e) {
-        errors.push(e instanceof Error ? e.message : String(e));
-      }
-    }
-  }),
-);
-const wall = (performance.now() - start) / 1000;
-server.kill('SIGTERM');
-await exited;
+/** the server's metrics of interest: resident memory, model calls and the generations they served */
+async function serverMetrics(): Promise<{ rss: number; calls: number; served: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const get = (name: string) => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(name + ' ')) ?? '')?.[2] ?? NaN);
+  return { rss: get('bd3lm_process_resident_memory_bytes'), calls: get('bd3lm_model_calls_total'), served: get('bd3lm_model_call_sequences_total') };
+}
 
 /** nearest-rank percentile of ms figures, rounded to 0.1 ms */
 function percentile(xs: number[], p: number): number | null {
   if (xs.length === 0) return null;
   const s = xs.slice().sort((a, b) => a - b);
-  return Math.round(s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] * 10) / 10;
+  return round1(s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]);
 }
-const ttfb = outcomes.map((o) => o.ttfb);
-const total = outcomes.map((o) => o.total);
-const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
+const MiB = (b: number) => Math.round(b / 2 ** 20);
+
+async function phase(clients: number) {
+  const outcomes: Outcome[] = [];
+  const errors: string[] = [];
+  const m0 = await serverMetrics();
+  const rss = [m0.rss];
+  const sampler_ = setInterval(() => void serverMetrics().then((m) => rss.push(m.rss), () => {}), 1000);
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  let nextSeed = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < deadline) {
+        try {
+          outcomes.push(await request(nextSeed++));
+        } catch (e) {
+          errors.push(e instanceof Error ? e.message : String(e));
+        }
+      }
+    }),
+  );
+  const wall = (performance.now() - start) / 1000;
+  clearInterval(sampler_);
+  const m1 = await serverMetrics();
+  rss.push(m1.rss);
+  const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
+  return {
+    clients, seconds: round1(wall), requests: outcomes.length, errors: errors.length, error_samples: errors.slice(0, 3),
+    first_block_ms: { p50: percentile(outcomes.map((o) => o.ttfb), 50), p99: percentile(outcomes.map((o) => o.ttfb), 99) },
+    latency_ms: { p50: percentile(outcomes.map((o) => o.total), 50), p99: percentile(outcomes.map((o) => o.total), 99) },
+    tokens_per_second: round1(tokens / wall), requests_per_second: Math.round((outcomes.length / wall) * 100) / 100,
+    mean_model_call_batch: Math.round(((m1.served - m0.served) / Math.max(1, m1.calls - m0.calls)) * 100) / 100,
+    server_rss_mib: { start: MiB(rss[0]), end: MiB(rss.at(-1)!), peak: MiB(Math.max(...rss)) },
+  };
+}
+
+const results = [];
+for (const c of phases) results.push(await phase(c));
+server.kill('SIGTERM');
+await exited;
+if (tmp) rmSync(tmp, { recursive: true, force: true });
+const base = results[0].tokens_per_second;
 process.stdout.write(
   JSON.stringify({
-    server: banner.replace(/^bd3lm serve: /, ''), clients, seconds: Math.round(wall * 10) / 10, max_tokens: maxTokens, sampler,
-    max_active: maxActive, requests: outcomes.length, errors: errors.length, error_samples: errors.slice(0, 3),
-    first_block_ms: { p50: percentile(ttfb, 50), p99: percentile(ttfb, 99) }, latency_ms: { p50: percentile(total, 50), p99: percentile(total, 99) },
-    tokens_per_second: Math.round((tokens / wall) * 10) / 10, requests_per_second: Math.round((outcomes.length / wall) * 100) / 100,
+    server: banner.replace(/^bd3lm serve: /, ''), preset: values.preset ?? null, max_tokens: maxTokens, sampler, max_active: maxActive,
+    phases: results, tokens_per_second_vs_first: results.map((r) => Math.round((r.tokens_per_second / base) * 100) / 100),
+    ...(bound ? { batch_bound: bound } : {}),
   }) + '\n',
 );
-process.exitCode = errors.length ? 1 : 0;
+process.exitCode = results.some((r) => r.errors) ? 1 : 0;

@@ -8,7 +8,7 @@ export { loadCheckpoint, saveCheckpoint, describeCheckpoint, readConfigFile } fr
 export { loadSafetensors, saveSafetensors, CheckpointError } from './model/safetensors.js';
 export { readNpy, writeNpy } from './model/npy.js';
 export { DiT, type ForwardRequest, type ForwardResult, type Layout } from './model/dit.js';
-export { KVCache, type StepOptions } from './model/kvcache.js';
+export { KVCache, type StepOptions, type CacheStep } from './model/kvcache.js';
 export { loadModel, defaultModelDir, resolveModel, type LoadOptions } from './model/load.js';
 export { HubError, downloadRepoFiles, type HubOptions, type DownloadProgress } from './hub/download.js';
 export { parseRepoRef, type RepoRef } from './hub/repo-id.js';

@@ -114,6 +114,17 @@ test('a prompt longer than the window is consumed through the sliding window (on
   const c = await collect({ prompt: long, maxNewTokens: 12, seed: 9, cache: true, stopOnEos: false });
   assert.equal(c.done.tokens.length, 12);
   assert.ok(!c.done.tokens.includes(MASK));
+  // cached, the prompt blocks before the first sampled block's window are never run: that block is the uncached
+  // one (the cache starts at the window), later ones slide on with the cache (spec 5.5)
+  const firstBlock = (r: typeof a) => r.events.find((e) => e.type === 'block')!;
+  assert.deepEqual(firstBlock(c), firstBlock(a));
+  // a prompt of any length costs about one window: 2000 tokens here, as few store calls as 20 tokens
+  const calls = async (prompt: string) => {
+    let n = 0;
+    await generate(model, tok, { prompt, maxNewTokens: 4, seed: 1, runCall: async (call) => (n++, call.run()) }).result();
+    return n;
+  };
+  assert.equal(await calls('ab'.repeat(1000)), await calls('ab'.repeat(10)));
 });
 
 test('infilling: mask ids in a token prompt are filled, the given tokens stay', async () => {

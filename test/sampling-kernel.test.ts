@@ -12,7 +12,7 @@ import { NOT_A_DISTRIBUTION, type Backend, type RowFilters, type SampleRowsArgs 
 import { RefBackend } from '../src/tensor/ref.js';
 import { ReplayRandom, SeededRandom, type RowNoise } from '../src/sampling/random.js';
 import { ddpmFactors } from '../src/sampling/schedule.js';
-import { LazyProbs, type RowDraw, type WindowModel } from '../src/sampling/window-model.js';
+import { LazyProbs, runCalls, type RowDraw, type WindowModel } from '../src/sampling/window-model.js';
 import type { DiT } from '../src/model/dit.js';
 import { Rng } from './helpers.js';
 import { availableBackends } from './model-helpers.js';
@@ -133,7 +133,7 @@ for (const { name, backend: be, why } of await availableBackends()) {
       /** a window model whose logits are fixed per row (flat index), whatever the backend */
       const stub = (backend: Backend): WindowModel => ({
         model: { config: { vocabSize: V }, backend } as unknown as DiT,
-        logits: (_w, _b, _W, _a, _s, rows) => {
+        logits: function* (_w, _b, _W, _a, _s, rows) {
           const out = new Float32Array(rows!.length * V);
           Array.from(rows!).forEach((r, i) => out.set(logits.subarray(r * V, (r + 1) * V), i * V));
           return out;
@@ -148,8 +148,8 @@ for (const { name, backend: be, why } of await availableBackends()) {
         const P = new LazyProbs(stub(backend), window, 2, 4, 4, V - 1, { topP: 0.8 });
         const seeded = new SeededRandom(5).categorical(8, V);
         const replay = new ReplayRandom({ uniforms }).categorical(8, V);
-        const t1 = P.sample([0, 1, 2], drawsOf([1, 5, 6], seeded), { ...ddpmFactors(0.5, 0.25), maskId: V - 1 });
-        const t2 = P.sample([], [...drawsOf([0, 5], replay), ...drawsOf([7, 2], seeded)]);
+        const t1 = runCalls(P.sample([0, 1, 2], drawsOf([1, 5, 6], seeded), { ...ddpmFactors(0.5, 0.25), maskId: V - 1 }));
+        const t2 = runCalls(P.sample([], [...drawsOf([0, 5], replay), ...drawsOf([7, 2], seeded)]));
         return [...t1, ...t2, ...P.row(5), ...P.row(7), ...P.row(0)];
       };
       // the reference's draws on this backend's log-softmax (the kernels under test take the same inputs)

@@ -28,7 +28,7 @@ test('GET /health and /v1/models', async () => {
   assert.equal(m.data.length, 1);
   assert.equal(m.data[0].id, 'test-model');
   assert.equal(m.data[0].object, 'model');
-  assert.deepEqual(m.data[0].bd3lm, { block_size: 4, model_length: 32, vocab_size: 257, tokenizer: 'bytes' });
+  assert.deepEqual(m.data[0].bd3lm, { block_size: 4, max_block_size: 4, model_length: 32, vocab_size: 257, tokenizer: 'bytes' });
 });
 
 test('a completion is generate() with the same options, in the OpenAI shape', async () => {
@@ -121,8 +121,15 @@ test('bad requests get a 4xx with an OpenAI error object, and the server keeps s
     [{ prompt: 'x', sampler: 'greedy' }, 400, 'sampler', /unknown sampler 'greedy'/],
     [{ prompt: 'x', sampler: 'ddpm', steps: 257 }, 400, 'steps', /at most 256/],
     [{ prompt: 'x', max_token: 5 }, 400, 'max_token', /unknown field 'max_token'/],
-    [{ prompt: 'x', stop: ['\n'] }, 400, 'stop', /not supported/],
-    [{ prompt: 'x', logprobs: 2 }, 400, 'logprobs', /not supported/],
+    [{ prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] }, 400, 'stop', /at most 4 strings, got 5/],
+    [{ prompt: 'x', stop: ['a', ''] }, 400, 'stop', /must not be empty/],
+    [{ prompt: 'x', stop: '' }, 400, 'stop', /must not be empty/],
+    [{ prompt: 'x', stop: [1] }, 400, 'stop', /a string or an array of strings/],
+    [{ prompt: 'x', logprobs: 6 }, 400, 'logprobs', /0\.\.5, got 6/],
+    [{ prompt: 'x', logprobs: -1 }, 400, 'logprobs', /0\.\.5, got -1/],
+    [{ prompt: 'x', logprobs: true }, 400, 'logprobs', /must be an integer/],
+    [{ prompt: 'x', block_size: 8 }, 400, 'block_size', /at most 4 on this server, got 8/],
+    [{ prompt: 'x', echo: true }, 400, 'echo', /not supported/],
     [{ prompt: 'x', user: 5 }, 400, 'user', /must be a string/],
     // ranges that generate() checks
     [{ prompt: 'x', top_p: 0 }, 400, null, /topP must be in/],
@@ -152,14 +159,14 @@ test('bad requests get a 4xx with an OpenAI error object, and the server keeps s
 
 test('oversized bodies: 413 by Content-Length or while a chunked body arrives, without reading it all', async () => {
   const big = JSON.stringify({ prompt: 'x'.repeat(5000) });
-  const declared = await raw('POST', '/v1/completions', big);
+  const declared = await raw('POST', '/v1/completions', big, { 'Content-Type': 'application/json' });
   assert.equal(declared.status, 413);
   assert.equal(declared.json.error!.code, 'body_too_large');
   assert.equal(declared.headers.connection, 'close');
   // chunked, 1 KiB a millisecond: the server counts as it reads and answers while the client is still sending
   const chunked = await new Promise<{ status: number; sent: number }>((resolve, reject) => {
     let sent = 0;
-    const req = http.request(`${s.url}/v1/completions`, { method: 'POST', headers: { 'Transfer-Encoding': 'chunked' } }, (res) => {
+    const req = http.request(`${s.url}/v1/completions`, { method: 'POST', headers: { 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/json' } }, (res) => {
       clearInterval(pump);
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode!, sent }));

@@ -2,15 +2,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURES } from './model-helpers.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 const MODEL = path.join(FIXTURES, 'bs4');
+const BAD_TEMPLATE = path.join(mkdtempSync(path.join(tmpdir(), 'bd3lm-serve-')), 'bad.jinja');
+writeFileSync(BAD_TEMPLATE, '{% for m in %}');
 
 test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
-  const child = spawn(process.execPath, [CLI, 'serve', '--model', MODEL, '--port', '0', '--max-tokens-cap', '32', '--max-body', '1k']);
+  const child = spawn(process.execPath, [CLI, 'serve', '--model', MODEL, '--port', '0', '--max-tokens-cap', '32', '--max-body', '1k', '--drain-timeout', '1']);
   try {
     let out = '';
     const url = await new Promise<string>((resolve, reject) => {
@@ -23,7 +27,7 @@ test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
     });
     assert.match(out, /^bd3lm serve: bs4 \(\w+\) on http/);
     assert.deepEqual(await (await fetch(`${url}/health`)).json(), { status: 'ok', model: 'bs4', active: 0, queued: 0 });
-    const post = (body: string) => fetch(`${url}/v1/completions`, { method: 'POST', body });
+    const post = (body: string) => fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
     const ok = await post(JSON.stringify({ model: 'bs4', prompt: 'Hi', max_tokens: 30, seed: 3, stop_on_eos: false }));
     assert.equal(ok.status, 200);
     const c = await ok.json();
@@ -33,7 +37,16 @@ test('serve: prints its address, answers, and exits 0 on SIGTERM', async () => {
     assert.equal(c.choices[0].text, JSON.parse(sample.stdout).text);
     assert.equal((await post(JSON.stringify({ prompt: 'Hi', max_tokens: 33 }))).status, 400, '--max-tokens-cap');
     assert.equal((await post(JSON.stringify({ prompt: 'x'.repeat(2000) }))).status, 413, '--max-body');
+    // SIGTERM with a stream running and --drain-timeout 1: it ends with an error event, the process exits 0
+    const endless = await fetch(`${url}/v1/completions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: 'Hi', max_tokens: 32, stop_on_eos: false, stream: true, steps: 256, sampler: 'ddpm' }),
+    });
+    const reader = endless.body!.getReader();
+    await reader.read();
     child.kill('SIGTERM');
+    let rest = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += Buffer.from(r.value).toString();
+    assert.ok(rest.endsWith('[DONE]\n\n') || /"code":"shutting_down"/.test(rest), rest.slice(-200));
     assert.equal(await new Promise((res) => child.on('exit', res)), 0);
   } finally {
     child.kill('SIGKILL');
@@ -49,6 +62,12 @@ test('serve: bad flags are usage errors (exit 2)', () => {
     [['--max-body', '12q'], /--max-body must be a positive size/],
     [['--backend', 'gpu'], /unknown backend 'gpu'/],
     [['--bogus'], /Unknown option/],
+    [['--chat-template', '/nonexistent.jinja'], /--chat-template: cannot read \/nonexistent\.jinja/],
+    [['--chat-template', BAD_TEMPLATE], /--chat-template: .*bad\.jinja: not a valid Jinja template/],
+    [['--max-block-size', '0'], /--max-block-size must be an integer >= 1/],
+    [['--max-prompt-tokens', 'many'], /--max-prompt-tokens must be an integer >= 1/],
+    [['--drain-timeout', 'soon'], /--drain-timeout must be an integer >= 0/],
+    [['--cors', ','], /--cors needs at least one value/],
   ] as const) {
     const r = run('--model', MODEL, ...args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

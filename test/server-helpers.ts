@@ -27,7 +27,7 @@ export async function startServer(opts: Partial<ServerOptions> = {}, tok: Tokeni
     server,
     url,
     post: (body, init = {}) =>
-      fetch(`${url}/v1/completions`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), ...init }),
+      fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body), ...init }),
     health: async () => (await fetch(`${url}/health`)).json(),
     close: () => server.close(),
   };

@@ -17,7 +17,7 @@ export class KVCache {
   readonly kPre: Float32Array[];
   readonly kRot: Float32Array[];
   readonly v: Float32Array[];
-  private readonly model: DiT;
+  readonly model: DiT;
 
   /** whether the window slides past `capacity` (else a full cache refuses more tokens) */
   readonly slides: boolean;
@@ -63,56 +63,75 @@ export class KVCache {
    * (a prompt) and the next block's step, with the same math as one call each.
    */
   step(ids: ArrayLike<number>, opts: StepOptions = {}): Float32Array {
-    const model = this.model;
+    return KVCache.stepMany(this.model, [{ cache: this, ids, opts }])[0];
+  }
+
+  /**
+   * Several caches' steps as one model call (continuous batching across independent runs): the new tokens of every
+   * step go through the dense layers together, one pass over the weights, while rotary positions and attention stay
+   * per cache (each its own length, block size and prefix). Every row's arithmetic is the same as in the cache's own
+   * `step`. Returns each step's logits (with `copy: false`, views of one workspace buffer). Several steps need a
+   * model without time conditioning (per-item adaLN rows would not line up across caches).
+   */
+  static stepMany(model: DiT, steps: CacheStep[]): Float32Array[] {
     const { hiddenDim: D, nHeads: H, nBlocks } = model.config;
-    const B = this.batch;
-    if (ids.length % B !== 0) throw new Error(`ids has ${ids.length} entries, not a multiple of the batch ${B}`);
-    const n = ids.length / B;
-    if (n < 1 || n > this.capacity) throw new Error(`a cached step takes 1..${this.capacity} tokens per item, got ${n}`);
-    if (this.length + n > this.capacity) {
-      throw new Error(`KV cache overflow: ${this.length} stored + ${n} new > ${this.capacity}${this.slides ? '' : ' (a cache made with slide: false does not slide)'}`);
+    if (steps.length === 0) return [];
+    for (const s of steps) if (s.cache.model !== model) throw new Error('a batched step mixes caches of different models');
+    if (new Set(steps.map((s) => s.cache)).size < steps.length) throw new Error('a batched step has two steps of one cache');
+    const parts = steps.map((s) => s.cache.prepare(s.ids, s.opts ?? {}));
+    const R = parts.reduce((a, p) => a + p.R, 0);
+    let r0 = 0;
+    for (const p of parts) {
+      p.r0 = r0;
+      r0 += p.R;
     }
-    model.checkIds(ids);
+    const one = parts.length === 1;
+    if (!one && model.config.timeConditioning && model.adaln) throw new Error('batched steps of several caches need a model without time conditioning');
     const be = model.backend;
     const ws = model.ws;
     const hd = model.headDim;
-    const R = B * n;
     const h = ws.get('h', R * D);
-    be.embedding(model.weights.embed, ws.ints32('ids', ids), R, D, h);
-    const mod = model.modulationFor(B, opts.sigma);
-    const perRow = mod && mod.rows > 1 ? n : R;
-    const kLen = this.length + n;
-    const P = opts.prefix ?? 0;
-    const bs = this.blockSize;
-    if (!Number.isInteger(P) || P < 0 || P > n || P % bs !== 0 || (P > 0 && opts.store)) {
-      throw new Error(`prefix must be a multiple of the block size ${bs} in 0..${n} (and not with store), got ${P}`);
-    }
-    const spans = ws.ints32('kv_spans', prefixSpans(this.length, P, n, bs));
-    const start = this.length;
-    const cap = this.capacity;
-    // the rows whose logits are asked for (flat b * n + i), in the caller's order, and ascending and distinct
-    const asked = requestedRows(opts, B, n);
+    const allIds = one ? steps[0].ids : concatIds(parts.map((p) => p.ids));
+    be.embedding(model.weights.embed, ws.ints32('ids', allIds), R, D, h);
+    const mod = model.modulationFor(one ? parts[0].cache.batch : 1, one ? steps[0].opts?.sigma : undefined);
+    const perRow = mod && mod.rows > 1 ? parts[0].n : R;
+    const spansAll = ws.ints32('kv_spans', parts.flatMap((p) => p.spans));
+    let sp = 0;
+    const spans = parts.map((p) => {
+      const v = spansAll.subarray(sp, sp + p.spans.length);
+      sp += p.spans.length;
+      return v;
+    });
+    // the rows whose logits are asked for (flat, across the steps), in the callers' order, and ascending and distinct
+    const asked = Int32Array.from(parts.flatMap((p) => Array.from(p.asked, (r) => r + p.r0)));
     const want = Int32Array.from(new Set(asked)).sort();
     // The last layer's output only feeds the logits: past its attention it runs on the wanted rows alone (none for
     // a store pass, which needs only every layer's keys and values). Not with per-item adaLN (rows of one item share
     // a modulation row, which a row selection would break).
     const narrowLast = !(mod && mod.rows > 1) && want.length < R;
     const attend = (l: number, qkv: Float32Array, o: Float32Array) => {
-      // new keys/values go right after the stored ones; q and k rotate at positions start .. start+n-1
-      if (this.slides) copyNewRows(qkv, D, this.kPre[l], B, n, D, cap, start);
-      copyNewRows(qkv, 2 * D, this.v[l], B, n, D, cap, start);
-      be.rotary({ x: qkv, rows: R, rowStride: 3 * D, heads: 2 * H, headDim: hd, cos: model.rotary.cos, sin: model.rotary.sin, pos0: start, seqLen: n });
-      copyNewRows(qkv, D, this.kRot[l], B, n, D, cap, start);
-      const narrow = narrowLast && l === nBlocks - 1;
-      if (narrow && want.length === 0) return;
-      be.attention({
-        batch: B, heads: H, headDim: hd, qLen: n, kLen,
-        q: qkv, k: this.kRot[l], v: this.v[l], out: o,
-        qRowStride: 3 * D, kRowStride: D, vRowStride: D, outRowStride: D,
-        qBatchStride: n * 3 * D, kBatchStride: cap * D, vBatchStride: cap * D, outBatchStride: n * D,
-        scale: 1 / Math.sqrt(hd), spans,
+      parts.forEach((p, i) => {
+        const c = p.cache;
+        const { B, n } = p;
+        const start = c.length;
+        const cap = c.capacity;
+        const q = one ? qkv : qkv.subarray(p.r0 * 3 * D);
+        // new keys/values go right after the stored ones; q and k rotate at positions start .. start+n-1
+        if (c.slides) copyNewRows(q, D, c.kPre[l], B, n, D, cap, start);
+        copyNewRows(q, 2 * D, c.v[l], B, n, D, cap, start);
+        be.rotary({ x: q, rows: p.R, rowStride: 3 * D, heads: 2 * H, headDim: hd, cos: model.rotary.cos, sin: model.rotary.sin, pos0: start, seqLen: n });
+        copyNewRows(q, D, c.kRot[l], B, n, D, cap, start);
+        const narrow = narrowLast && l === nBlocks - 1;
+        if (narrow && want.length === 0) return;
+        be.attention({
+          batch: B, heads: H, headDim: hd, qLen: n, kLen: start + n,
+          q, k: c.kRot[l], v: c.v[l], out: one ? o : o.subarray(p.r0 * D),
+          qRowStride: 3 * D, kRowStride: D, vRowStride: D, outRowStride: D,
+          qBatchStride: n * 3 * D, kBatchStride: cap * D, vBatchStride: cap * D, outBatchStride: n * D,
+          scale: 1 / Math.sqrt(hd), spans: spans[i],
+        });
       });
-      if (narrow) gatherRows(o, want, D); // the block continues on the wanted rows: their outputs first, in order
+      if (narrowLast && l === nBlocks - 1 && want.length) gatherRows(o, want, D); // the block continues on the wanted rows
     };
     const last = narrowLast
       ? { rows: want.length, perRow: want.length, select: (full: Float32Array) => gatherRows(full, want, D) }
@@ -122,10 +141,35 @@ export class KVCache {
     if (want.length) {
       // the requested rows as rows of the (possibly narrowed) hidden state
       const src = narrowLast ? Int32Array.from(asked, (r) => bisect(want, r)) : asked;
-      logits = model.head(h, src, narrowLast ? 1 : n, mod, { copy: opts.copy });
+      logits = model.head(h, src, narrowLast ? 1 : parts[0].n, mod, { copy: steps.every((s) => s.opts?.copy !== false) });
     }
-    if (opts.store || P) this.commit(opts.store ? n : P);
-    return logits;
+    const V = model.config.vocabSize;
+    let at = 0;
+    return parts.map((p, i) => {
+      const o = steps[i].opts ?? {};
+      if (o.store || p.P) p.cache.commit(o.store ? p.n : p.P);
+      const rows = p.asked.length;
+      at += rows;
+      return one ? logits : logits.subarray((at - rows) * V, at * V);
+    });
+  }
+
+  /** Checks one step's arguments against this cache and lays out what `stepMany` needs. */
+  private prepare(ids: ArrayLike<number>, opts: StepOptions): StepPart {
+    const B = this.batch;
+    if (ids.length % B !== 0) throw new Error(`ids has ${ids.length} entries, not a multiple of the batch ${B}`);
+    const n = ids.length / B;
+    if (n < 1 || n > this.capacity) throw new Error(`a cached step takes 1..${this.capacity} tokens per item, got ${n}`);
+    if (this.length + n > this.capacity) {
+      throw new Error(`KV cache overflow: ${this.length} stored + ${n} new > ${this.capacity}${this.slides ? '' : ' (a cache made with slide: false does not slide)'}`);
+    }
+    this.model.checkIds(ids);
+    const P = opts.prefix ?? 0;
+    const bs = this.blockSize;
+    if (!Number.isInteger(P) || P < 0 || P > n || P % bs !== 0 || (P > 0 && opts.store)) {
+      throw new Error(`prefix must be a multiple of the block size ${bs} in 0..${n} (and not with store), got ${P}`);
+    }
+    return { cache: this, ids, B, n, R: B * n, P, r0: 0, spans: prefixSpans(this.length, P, n, bs), asked: requestedRows(opts, B, n) };
   }
 
   /** Keeps the last step's n tokens; slides the window by one block when full (reference semantics), if it slides. */
@@ -177,6 +221,38 @@ function copyNewRows(qkv: Float32Array, offset: number, dst: Float32Array, B: nu
       for (let d = 0; d < D; d++) dst[to + d] = qkv[src + d];
     }
   }
+}
+
+/** One cache's step in a batched call (`KVCache.stepMany`). */
+export interface CacheStep {
+  cache: KVCache;
+  ids: ArrayLike<number>;
+  opts?: StepOptions;
+}
+
+interface StepPart {
+  cache: KVCache;
+  ids: ArrayLike<number>;
+  B: number;
+  n: number;
+  /** rows B * n, and the first of them in the batched call */
+  R: number;
+  r0: number;
+  /** prefix tokens per item stored by the step */
+  P: number;
+  spans: number[];
+  /** rows (b * n + i) whose logits are asked for */
+  asked: Int32Array;
+}
+
+function concatIds(all: ArrayLike<number>[]): Int32Array {
+  const out = new Int32Array(all.reduce((a, x) => a + x.length, 0));
+  let at = 0;
+  for (const x of all) {
+    out.set(x, at);
+    at += x.length;
+  }
+  return out;
 }
 
 export interface StepOptions {

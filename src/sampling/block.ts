@@ -6,13 +6,13 @@
  * per item) every item draws only from its own source, in the order a batch-1 run would, so a batch equals
  * independent runs.
  *
- * `denoiseBlockSteps` is the loop as a generator that pauses after every model call (for cooperative scheduling);
- * `denoiseBlock` runs it to the end.
+ * `denoiseBlockSteps` is the loop as a generator that yields every model call it needs (see ModelCall: the driver
+ * runs it, alone or batched with other runs', and may yield to the event loop); `denoiseBlock` runs it to the end.
  */
 import type { ProbFilters } from './filters.js';
 import { categoricalNoise, type RandomSource, type RowNoise } from './random.js';
 import { ddpmFactors, linspaceF32, sigmaFromP } from './schedule.js';
-import { LazyProbs, ProbsPool, type RowDraw, type WindowModel } from './window-model.js';
+import { LazyProbs, ProbsPool, runCalls, type CallSteps, type RowDraw, type WindowModel } from './window-model.js';
 
 /**
  * 'first-hitting' / 'ddpm': the reference's two updates. 'threshold': reveal every masked position whose top
@@ -74,6 +74,11 @@ export interface BlockOptions {
    */
   pool?: ProbsPool;
   onStep?: (s: StepTrace) => void;
+  /**
+   * every revealed token: item b, active position j, the token and the filtered p(x0) row it was drawn from (DDPM:
+   * the distribution of x0 before the posterior's choice to reveal; valid only during the call)
+   */
+  onReveal?: (b: number, j: number, token: number, probs: Float64Array) => void;
 }
 
 export interface BlockResult {
@@ -139,7 +144,7 @@ function parallelPick(scores: number[], mode: 'threshold' | 'entropy', tau: numb
   return pick;
 }
 
-export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult> {
+export function* denoiseBlockSteps(o: BlockOptions): CallSteps<BlockResult> {
   const { wm, window: x, batch: B, W, active: A, steps: T, mode, maskId } = o;
   const V = wm.model.config.vocabSize;
   const timeCond = wm.model.config.timeConditioning;
@@ -200,14 +205,12 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
     // first hitting: the position of each item with masks (-1: none)
     const pick = mode === 'first-hitting' ? masked.map((m, b) => (m.length ? m[rnd(b).randint(m.length)] : -1)) : null;
     const usedCache = P !== null;
-    let called = false;
     // a new p(x0) is one model call; a reused one may still compute a row first needed now (same window and
     // sigma), which is not counted
     if (!P) {
       sigma = timeCond ? Float32Array.from(tf, (v) => sigmaFromP(v)) : undefined;
       P = new LazyProbs(wm, x, B, W, A, maskId, o.filters, sigma, pool);
       calls++;
-      called = true;
     }
     const draws: RowDraw[] = [];
     let tokens: Int32Array;
@@ -218,9 +221,9 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
           if (pick[b] >= 0) draws.push(u(b, pick[b]));
         } else for (const j of masked[b]) draws.push(u(b, j));
       }
-      tokens = P.sample([], draws, mode === 'ddpm' ? { ...ddpmFactors(tf[0], dt), maskId } : null);
+      tokens = yield* P.sample([], draws, mode === 'ddpm' ? { ...ddpmFactors(tf[0], dt), maskId } : null);
     } else {
-      P.sample(masked.flatMap((m, b) => m.map((j) => b * A + j)), []); // every masked row is scored
+      yield* P.sample(masked.flatMap((m, b) => m.map((j) => b * A + j)), []); // every masked row is scored
       const u = noise();
       for (let b = 0; b < B; b++) {
         const m = masked[b];
@@ -229,14 +232,17 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
         const scores = m.map((j) => rowScore(P!.row(b * A + j), V, mode));
         for (const k of parallelPick(scores, mode, tau, gamma, minReveal)) draws.push(u(b, m[k]));
       }
-      tokens = P.sample([], draws);
+      tokens = yield* P.sample([], draws);
     }
     // every drawn position is masked: DDPM's carry-over keeps it masked when the draw is the mask itself
     const changedItem = new Uint8Array(B);
     draws.forEach((d, k) => {
       const b = Math.floor(d.row / A);
       x[b * W + W - A + (d.row % A)] = tokens[k];
-      if (tokens[k] !== maskId) changedItem[b] = 1;
+      if (tokens[k] !== maskId) {
+        changedItem[b] = 1;
+        o.onReveal?.(b, d.row % A, tokens[k], P!.row(d.row));
+      }
     });
     let changed = false;
     for (let b = 0; b < B; b++) {
@@ -251,25 +257,16 @@ export function* denoiseBlockSteps(o: BlockOptions): Generator<void, BlockResult
       P = null;
     }
     o.onStep?.({ step: i, t: tf, dt, usedCache, xIn: xIn!, xOut: x.slice() });
-    if (called) yield;
   }
   let left = 0;
   for (let b = 0; b < B; b++) left += countMasks(x, b * W, (b + 1) * W, maskId);
   const finished = left === 0;
-  if (finished && (o.commit ?? true)) {
-    wm.commit(x, B, W, A, sigma);
-    yield;
-  }
+  if (finished && (o.commit ?? true)) wm.commit(x, B, W, A, sigma);
   return { nfe, nfePerItem, modelCalls: calls, steps: i, finished };
 }
 
-/** Runs a generator of pause points to its end and returns its value. */
-export function drain<T>(g: Generator<unknown, T>): T {
-  for (;;) {
-    const r = g.next();
-    if (r.done) return r.value;
-  }
-}
+/** Runs a sampler generator to its end, making each model call it asks for at once; returns its value. */
+export const drain = runCalls;
 
 export function denoiseBlock(o: BlockOptions): BlockResult {
   return drain(denoiseBlockSteps(o));

@@ -8,8 +8,9 @@
  * Layout: row = [BOS] + prompt + masks, rounded up to whole blocks of L' and trimmed to prompt + maxNewTokens.
  * The prompt's full blocks are stored in the KV cache first (no draws); a partial last prompt block is the first
  * block denoised, its prompt tokens fixed. Mask ids inside a token prompt are infilled (from the left context and
- * their own block only: blocks are causal). A prompt longer than the context C (the model length rounded down to
- * blocks) is consumed block by block through the sliding window, so only its last C tokens condition the output.
+ * their own block only: blocks are causal). Of a prompt longer than the context C (the model length rounded down to
+ * blocks) only the window of the first sampled block is run (its last C tokens, with that block); later blocks
+ * slide the window on as the reference's cache does (spec 5.5, 5.6).
  */
 import type { DiT } from '../model/dit.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -20,7 +21,8 @@ import { SeededRandom } from './random.js';
 import type { StopOptions, StopReason } from './stop.js';
 import { runStrideSteps, type Stride } from './strides.js';
 import { abortError, yieldToEventLoop } from './tick.js';
-import { CachedWindowModel, UncachedWindowModel, type WindowModel } from './window-model.js';
+import { CachedWindowModel, UncachedWindowModel, type ModelCall, type WindowModel } from './window-model.js';
+import { topLogprobs, type TokenLogprob } from './logprobs.js';
 
 export type SamplerName = DenoiseMode;
 
@@ -29,7 +31,11 @@ export interface GenerateOptions {
   prompt?: string | ArrayLike<number>;
   /** tokens to generate after the prompt (>= 0; 0 only infills) */
   maxNewTokens: number;
-  /** L' (default: the model's; another value works but the model was not trained for it: a warning) */
+  /**
+   * L' (default: the model's; another value works but the model was not trained for it: a warning). A block is
+   * denoised whole, however few of its tokens are kept: its size, not maxNewTokens, sets the model calls per block
+   * (first hitting: L' of them), so a large block costs that much even for a short answer.
+   */
   blockSize?: number;
   /** default 'first-hitting' */
   sampler?: SamplerName;
@@ -60,7 +66,20 @@ export interface GenerateOptions {
   addBos?: boolean;
   /** KV cache (default true) */
   cache?: boolean;
+  /**
+   * report, with each block's tokens, the log-probability each was drawn with and this many top alternatives
+   * (0..20; see logprobs.ts); default none
+   */
+  logprobs?: number;
+  /**
+   * runs each model call (default: at once, then a turn for the event loop); a scheduler may batch the calls of
+   * several generations into one (continuous batching)
+   */
+  runCall?: (call: ModelCall) => Promise<Float32Array>;
 }
+
+/** the most prompt tokens stored in the KV cache by one model call: a long prompt is stored in pieces, each a pause */
+export const PROMPT_CHUNK_TOKENS = 256;
 
 export interface BlockEvent {
   type: 'block';
@@ -72,6 +91,8 @@ export interface BlockEvent {
   tokens: number[];
   /** their text (held back at an incomplete UTF-8 character; the pieces concatenate to the final text) */
   text: string;
+  /** with the `logprobs` option: one entry per token, in text order */
+  logprobs?: TokenLogprob[];
 }
 
 export interface StepEvent {
@@ -134,6 +155,8 @@ interface Plan {
   length: number;
   total: number;
   strides: Stride[];
+  /** leading prompt strides left out (their blocks lie before the first sampled block's window) */
+  skipped: number;
   seeds: number[];
   B: number;
   stop: StopOptions | null;
@@ -170,17 +193,25 @@ function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]
   const length = prefix.length + maxNew;
   const nBlocks = Math.ceil(length / bs);
   const strides: Stride[] = [];
-  for (let s = 0; s < nBlocks; s++) {
+  // A prompt longer than the window: the first block that has a mask sees only its window, so the prompt blocks
+  // before that window are never run (the no-cache sampler's view, spec 5.6; the KV cache then starts at the
+  // window): a prompt of any length costs about one window of model work.
+  let firstMask = prefix.indexOf(tok.mask);
+  if (firstMask < 0) firstMask = prefix.length;
+  const first = Math.min(Math.floor(firstMask / bs), nBlocks - 1);
+  const skipped = Math.max(0, first - (C / bs - 1));
+  for (let s = skipped; s < nBlocks; s++) {
     const end = (s + 1) * bs;
     strides.push({ start: Math.max(end - C, 0), end, active: bs });
   }
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
   const seeds = Array.isArray(seed) ? seed.slice() : Array.from({ length: B }, (_, b) => ((seed as number) + b) >>> 0);
   if (seeds.length !== B) throw new Error(`${seeds.length} seeds given for a batch of ${B}`);
+  if (o.logprobs !== undefined && !(Number.isInteger(o.logprobs) && o.logprobs >= 0 && o.logprobs <= 20)) throw new Error(`logprobs must be an integer in 0..20, got ${o.logprobs}`);
   for (const s of seeds) if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) throw new Error(`seed must be an integer in 0..2^32-1, got ${s}`);
   // stopOnEos alone: an EOS check from the first token on (window 1; entropy is never < -1)
   const stop = o.stop !== undefined ? (o.stop === false ? null : o.stop) : (o.stopOnEos ?? true) ? { varLength: true, window: 1, minEntropy: -1 } : null;
-  return { bs, C, steps, mode, prefix, length, total: nBlocks * bs, strides, seeds, B, stop };
+  return { bs, C, steps, mode, prefix, length, total: nBlocks * bs, strides, skipped, seeds, B, stop };
 }
 
 /**
@@ -191,6 +222,8 @@ function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]
 export class Generation implements AsyncIterable<GenerateEvent> {
   readonly warnings: string[];
   readonly layout: GenerationLayout;
+  /** per sequence: 1 once halted */
+  readonly halted: Uint8Array;
   private iter?: AsyncGenerator<GenerateEvent>;
   private done?: Promise<DoneEvent>;
   private resolveDone!: (d: DoneEvent) => void;
@@ -200,7 +233,9 @@ export class Generation implements AsyncIterable<GenerateEvent> {
     private readonly source: () => AsyncGenerator<GenerateEvent>,
     warnings: string[],
     layout: GenerationLayout,
+    halted: Uint8Array,
   ) {
+    this.halted = halted;
     this.warnings = warnings;
     this.layout = layout;
     this.done = new Promise((res, rej) => {
@@ -236,6 +271,15 @@ export class Generation implements AsyncIterable<GenerateEvent> {
     return this.done!;
   }
 
+  /**
+   * Ends sequence `seq` after the blocks it has produced so far (its stop reason 'halted'): it makes no more draws,
+   * and the generation ends once every sequence has. For a caller that stops on the text, e.g. at a stop string.
+   */
+  halt(seq: number): void {
+    if (!(Number.isInteger(seq) && seq >= 0 && seq < this.halted.length)) throw new Error(`no sequence ${seq} in a batch of ${this.halted.length}`);
+    this.halted[seq] = 1;
+  }
+
   /** sequence 0's generated text */
   async text(): Promise<string> {
     return (await this.result()).text;
@@ -253,10 +297,18 @@ export function generate(model: DiT, tokenizer: Tokenizer, o: GenerateOptions): 
   const warnings: string[] = [];
   const p = plan(model, tokenizer, o, warnings);
   const layout = { blockSize: p.bs, promptLength: p.prefix.length, length: p.length };
-  return new Generation(() => run(model, tokenizer, o, p, warnings), warnings, layout);
+  const halted = new Uint8Array(p.B);
+  return new Generation(() => run(model, tokenizer, o, p, warnings, halted), warnings, layout, halted);
 }
 
-async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, warnings: string[]): AsyncGenerator<GenerateEvent> {
+/** the default way to run a model call: at once, then a turn for timers, I/O and abort handlers */
+async function runAlone(call: ModelCall): Promise<Float32Array> {
+  const logits = call.run();
+  await yieldToEventLoop();
+  return logits;
+}
+
+async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, warnings: string[], halted: Uint8Array): AsyncGenerator<GenerateEvent> {
   const { B, total, bs, prefix } = p;
   const P0 = prefix.length;
   const signal = o.signal;
@@ -281,26 +333,35 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
               tokens.push(s.xOut[k]);
             }
           }
-          if (positions.length) steps.push({ type: 'step', seq: b, block: s.stride, step: s.step, positions, tokens });
+          if (positions.length) steps.push({ type: 'step', seq: b, block: s.stride + p.skipped, step: s.step, positions, tokens });
         }
       }
     : undefined;
-  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C, p.total > p.C) : new UncachedWindowModel(model, 'block-causal', bs);
+  const chunk = Math.max(bs, Math.floor(PROMPT_CHUNK_TOKENS / bs) * bs);
+  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C, p.total - p.skipped * bs > p.C, chunk) : new UncachedWindowModel(model, 'block-causal', bs);
+  // the distribution each generated token was drawn from, by sequence position (only with `logprobs`)
+  const drawn: Map<number, TokenLogprob>[] = Array.from({ length: B }, () => new Map());
+  const onReveal = o.logprobs === undefined ? undefined : (b: number, pos: number, token: number, probs: Float64Array) => {
+    if (pos >= P0) drawn[b].set(pos, topLogprobs(probs, token, o.logprobs!));
+  };
+  const runCall = o.runCall ?? runAlone;
   const streams = Array.from({ length: B }, () => new TextStream(tok, { skipSpecial: true }));
   try {
     const g = runStrideSteps({
       wm, x, batch: B, strides: p.strides, length: p.length, steps: p.steps, mode: p.mode, ddpmGrid: o.ddpmGrid ?? 'exact',
       threshold: o.threshold, entropyBound: o.entropyBound, filters: o, random: p.seeds.map((s) => new SeededRandom(s)),
-      ids: { maskId: tok.mask, bos: tok.bos, eos: tok.eos }, stop: p.stop, generatedFrom: P0, onStep,
+      ids: { maskId: tok.mask, bos: tok.bos, eos: tok.eos }, stop: p.stop, generatedFrom: P0, onStep, onReveal, halt: halted,
     });
+    let logits: Float32Array | undefined;
     let r = g.next();
-    for (; !r.done; r = g.next()) {
+    for (; !r.done; r = g.next(logits)) {
+      logits = undefined;
       for (const ev of steps.splice(0)) {
         yield ev;
         check();
       }
       const d = r.value;
-      if (d) {
+      if (!('run' in d)) {
         const from = Math.max(d.end - d.active, P0);
         for (let b = 0; b < B; b++) {
           if (d.validEnd[b] < 0) continue;
@@ -308,12 +369,15 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
           // a row's last block also releases any held-back tail, so the block texts add up to the final text
           const text = streams[b].push(tokens) + (d.finished[b] ? streams[b].flush() : '');
           if (tokens.length === 0 && text === '') continue;
-          yield { type: 'block', seq: b, index: d.stride, tokens, text };
+          const ev: BlockEvent = { type: 'block', seq: b, index: d.stride + p.skipped, tokens, text };
+          if (onReveal) ev.logprobs = tokens.map((_, i) => drawn[b].get(from + i)!);
+          for (let i = from; i < d.end; i++) drawn[b].delete(i);
+          yield ev;
           check();
         }
       } else {
-        // a model call just ran: let timers, I/O and abort handlers in before the next one
-        await yieldToEventLoop();
+        // a model call: the driver runs it (and lets timers, I/O and abort handlers in before the next one)
+        logits = await runCall(d);
         check();
       }
     }

@@ -12,7 +12,8 @@ export interface StopOptions {
   varLength?: boolean;
 }
 
-export type StopReason = 'length' | 'eos' | 'low-entropy';
+/** 'halted': the caller ended the sequence (`Generation.halt`, e.g. a stop string in its text) */
+export type StopReason = 'length' | 'eos' | 'low-entropy' | 'halted';
 
 export interface StopCheck {
   stop: boolean;

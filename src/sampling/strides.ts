@@ -4,15 +4,16 @@
  * sequence (spec 5.8). Works on a batch [B][N] of equal-length rows; each row stops on its own: a stopped row's
  * remaining positions are filled with EOS, so it costs no draws (it still rides along in the batched model calls).
  *
- * A generator that pauses after every model call (`undefined`) and reports each finished stride (`StrideDone`);
- * `drain` (block.ts) runs it synchronously.
+ * A generator that yields every model call it needs (`ModelCall`, resumed with its logits) and reports each
+ * finished stride (`StrideDone`); `drain` (block.ts) runs it synchronously. A row the caller `halt`s (a stop string
+ * in its text) is settled before the next stride as it stands, stop reason 'halted'.
  */
 import { denoiseBlockSteps, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
 import type { ProbFilters } from './filters.js';
 import type { ResolvedIds } from './options.js';
 import type { RandomSource } from './random.js';
 import { checkStop, type StopOptions, type StopReason } from './stop.js';
-import { ProbsPool, type WindowModel } from './window-model.js';
+import { ModelCall, ProbsPool, type WindowModel } from './window-model.js';
 
 /** One stride of a sampler: window x[start:end], of which the last `active` positions are denoised. */
 export interface Stride {
@@ -64,6 +65,10 @@ export interface StrideRun {
   /** EOS before this position is prompt, not a stop (default 1: the BOS) */
   generatedFrom?: number;
   onStep?: (s: StepTrace & { stride: number; windowStart: number }) => void;
+  /** every revealed token: row, sequence position, token, the filtered p(x0) row it was drawn from (see BlockOptions) */
+  onReveal?: (b: number, position: number, token: number, probs: Float64Array) => void;
+  /** per row: set to 1 by the caller to end the row after the strides so far */
+  halt?: Uint8Array;
 }
 
 export interface StrideRunResult {
@@ -72,7 +77,7 @@ export interface StrideRunResult {
   modelCalls: number;
 }
 
-export function* runStrideSteps(r: StrideRun): Generator<StrideDone | undefined, StrideRunResult> {
+export function* runStrideSteps(r: StrideRun): Generator<StrideDone | ModelCall, StrideRunResult, Float32Array | undefined> {
   const { x, batch: B, strides, ids } = r;
   const N = x.length / B;
   if (!Number.isInteger(N) || N < 1) throw new Error(`x has ${x.length} tokens, not a multiple of the batch ${B}`);
@@ -84,6 +89,16 @@ export function* runStrideSteps(r: StrideRun): Generator<StrideDone | undefined,
   const pool = new ProbsPool();
   for (let s = 0; s < strides.length; s++) {
     const { start, end, active } = strides[s];
+    if (r.halt) {
+      for (let b = 0; b < B; b++) {
+        if (!r.halt[b] || results[b]) continue;
+        const row = x.subarray(b * N, (b + 1) * N);
+        const done = s > 0 ? strides[s - 1].end : 0;
+        results[b] = { tokens: row.slice(0, Math.min(Math.max(done, r.generatedFrom ?? 1), r.length)), nfe: nfe[b], stopReason: 'halted', rejected: false };
+        row.fill(ids.eos, done); // no draws for it any more
+      }
+      if (results.every((v) => v !== null)) break;
+    }
     const W = end - start;
     // a contiguous [B][W] window (a view for batch 1, so the reference path is unchanged)
     const win = B === 1 ? x.subarray(start, end) : new Int32Array(B * W);
@@ -92,9 +107,10 @@ export function* runStrideSteps(r: StrideRun): Generator<StrideDone | undefined,
       wm: r.wm, window: win, batch: B, W, active, steps: r.steps, mode: r.mode ?? 'first-hitting', ddpmGrid: r.ddpmGrid,
       threshold: r.threshold, entropyBound: r.entropyBound, random: single, randoms, maskId: ids.maskId, filters: r.filters, pool,
       onStep: r.onStep && ((t) => r.onStep!({ ...t, stride: s, windowStart: start })),
+      onReveal: r.onReveal && ((b, j, token, probs) => r.onReveal!(b, end - active + j, token, probs)),
     });
     let step = g.next();
-    for (; !step.done; step = g.next()) yield undefined;
+    while (!step.done) step = g.next((yield step.value) as Float32Array);
     const br = step.value;
     if (!br.finished) throw new Error(`stride ${s} still has masks after ${r.steps} steps`);
     calls += br.modelCalls;

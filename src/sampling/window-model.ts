@@ -5,19 +5,41 @@
  * (MDLM) mask. Both return raw logits of the last `active` positions of each item's window.
  */
 import type { DiT, Layout } from '../model/dit.js';
-import { KVCache } from '../model/kvcache.js';
+import { KVCache, type CacheStep, type StepOptions } from '../model/kvcache.js';
 import { subsLogProbs } from '../diffusion/subs.js';
 import { NOT_A_DISTRIBUTION, type SampleRowsArgs } from '../tensor/backend.js';
 import { notADistribution, rankFilters, type ProbFilters } from './filters.js';
 import type { RowNoise } from './random.js';
+
+/**
+ * A model call a sampler needs: samplers are generators that yield it and are resumed with its logits, so whoever
+ * drives them decides when and how it runs — at once (`drain`), or batched with other runs' KV-cache steps in one
+ * model call (`KVCache.stepMany`, the server's continuous batching). The logits stay valid until the next call.
+ */
+export class ModelCall {
+  constructor(
+    /** runs the call on its own */
+    readonly run: () => Float32Array,
+    /** the KV-cache step it is, if it is one (batchable with other caches' steps of the same model) */
+    readonly step?: CacheStep,
+  ) {}
+
+  static cached(cache: KVCache, ids: Int32Array, opts: StepOptions): ModelCall {
+    return new ModelCall(() => cache.step(ids, opts), { cache, ids, opts });
+  }
+}
+
+/** the generator form of a model call: yields it, returns its logits */
+export type CallSteps<T> = Generator<ModelCall, T, Float32Array>;
 
 export interface WindowModel {
   readonly model: DiT;
   /**
    * raw logits [batch][active][V] of the last `active` positions of window [batch][W]; with `rows` (ascending flat
    * indices b * active + j) only those rows, [rows.length][V]. Valid until the next call (may be a scratch view).
+   * Yields the model calls it needs (see ModelCall).
    */
-  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array;
+  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): CallSteps<Float32Array>;
   /** called once per finished (mask-free) last block of the window, e.g. to store it in the KV cache */
   commit(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): void;
   dispose(): void;
@@ -36,49 +58,56 @@ export function lastPositions(x: Int32Array, batch: number, W: number, n: number
  * prefix): the same math as one store pass per block and then the step, in one pass over the weights, so a prompt
  * of many blocks costs one call. Blocks nothing follows are never stored. Blocks that would not fit before the cache
  * slides are stored first, as many per call as fit; with per-item adaLN (time conditioning: one sigma per call)
- * each block is stored on its own with its sigma.
+ * each block is stored on its own with its sigma. At most `maxPrefix` tokens of finished blocks go into one call (a
+ * long prompt is stored in several calls, each a pause point: the same math, and the run can yield and abort between).
  */
 export class CachedWindowModel implements WindowModel {
   readonly model: DiT;
   readonly cache: KVCache;
   /** finished blocks of each item, not stored yet: [batch][tokens] per entry, oldest first */
   private pending: { ids: Int32Array; n: number; sigma?: ArrayLike<number> }[] = [];
-  /** `slide`: whether the run may outgrow `capacity` (see KVCache) */
-  constructor(model: DiT, batch: number, blockSize: number, capacity = model.config.modelLength, slide = true) {
+  private readonly maxPrefix: number;
+  /**
+   * `slide`: whether the run may outgrow `capacity` (see KVCache); `maxPrefix`: the most finished-block tokens stored
+   * in one call (default: no limit; at least one block is)
+   */
+  constructor(model: DiT, batch: number, blockSize: number, capacity = model.config.modelLength, slide = true, maxPrefix = Infinity) {
     this.model = model;
     this.cache = new KVCache(model, batch, blockSize, capacity, { slide });
+    this.maxPrefix = maxPrefix;
   }
-  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
+  *logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): CallSteps<Float32Array> {
     const ids = lastPositions(window, batch, W, active);
-    this.flush(active);
+    yield* this.flush(active);
     const blocks = this.pending;
     this.pending = [];
     const P = blocks.reduce((a, p) => a + p.n, 0);
     // the block is the whole step input, so window rows b * active + j are the cache's flat rows
-    if (P === 0) return this.cache.step(ids, { sigma, logitRows: rows, copy: false });
+    if (P === 0) return yield ModelCall.cached(this.cache, ids, { sigma, logitRows: rows, copy: false });
     const n = P + active;
     const all = joinBlocks([...blocks, { ids, n: active }], batch);
     const asked = rows ?? Array.from({ length: batch * active }, (_, r) => r);
     const logitRows = Int32Array.from(asked, (r) => Math.floor(r / active) * n + P + (r % active));
-    return this.cache.step(all, { prefix: P, sigma, logitRows, copy: false });
+    return yield ModelCall.cached(this.cache, all, { prefix: P, sigma, logitRows, copy: false });
   }
   commit(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>): void {
     this.pending.push({ ids: lastPositions(window, batch, W, active), n: active, sigma: sigma && Array.from(sigma) });
   }
   /**
    * Stores pending blocks on their own until the rest and `room` more tokens fit in the cache without a slide (all
-   * of them with time conditioning): as many blocks per call as fit before the cache is full.
+   * of them with time conditioning) and in one call's `maxPrefix`: as many blocks per call as fit before the cache
+   * is full, at most `maxPrefix` tokens.
    */
-  private flush(room: number): void {
+  private *flush(room: number): CallSteps<void> {
     const cache = this.cache;
     const perBlock = this.model.config.timeConditioning;
     const total = () => this.pending.reduce((a, p) => a + p.n, 0);
-    while (this.pending.length && (perBlock || cache.length + total() + room > cache.capacity)) {
+    while (this.pending.length && (perBlock || cache.length + total() + room > cache.capacity || total() > this.maxPrefix)) {
       let k = 1;
       let n = this.pending[0].n;
-      while (!perBlock && k < this.pending.length && cache.length + n + this.pending[k].n <= cache.capacity) n += this.pending[k++].n;
+      while (!perBlock && k < this.pending.length && cache.length + n + this.pending[k].n <= cache.capacity && n + this.pending[k].n <= this.maxPrefix) n += this.pending[k++].n;
       const blocks = this.pending.splice(0, k);
-      cache.step(joinBlocks(blocks, cache.batch), { prefix: n, logitPositions: 'none', sigma: blocks[0].sigma });
+      yield ModelCall.cached(cache, joinBlocks(blocks, cache.batch), { prefix: n, logitPositions: 'none', sigma: blocks[0].sigma });
     }
   }
   dispose(): void {
@@ -110,14 +139,14 @@ export class UncachedWindowModel implements WindowModel {
     this.layout = layout;
     this.blockSize = blockSize;
   }
-  logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): Float32Array {
+  *logits(window: Int32Array, batch: number, W: number, active: number, sigma?: ArrayLike<number>, rows?: ArrayLike<number>): CallSteps<Float32Array> {
     const n = rows ? rows.length : batch * active;
     const out = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const r = rows ? rows[i] : i;
       out[i] = Math.floor(r / active) * W + W - active + (r % active);
     }
-    return this.model.forward({ ids: window, batch, seqLen: W, layout: this.layout, blockSize: this.blockSize, logitRows: out, sigma }).logits;
+    return yield new ModelCall(() => this.model.forward({ ids: window, batch, seqLen: W, layout: this.layout, blockSize: this.blockSize, logitRows: out, sigma }).logits);
   }
   commit(): void {}
   dispose(): void {}
@@ -183,24 +212,24 @@ export class LazyProbs {
     this.sigma = sigma && Array.from(sigma);
   }
 
-  /** filtered probabilities of row r (computed on first use; do not modify) */
+  /** filtered probabilities of row r, computed by an earlier `sample` (do not modify) */
   row(r: number): Float64Array {
-    this.sample([r], []);
-    const { probs, i } = this.at.get(r)!;
-    return probs.subarray(i * this.V, (i + 1) * this.V);
+    const at = this.at.get(r);
+    if (!at) throw new Error(`p(x0) row ${r} was not computed`);
+    return at.probs.subarray(at.i * this.V, (at.i + 1) * this.V);
   }
 
   /**
    * Computes the rows not computed yet among `rows` and the draws' rows (one model call), then makes the draws
    * (through the DDPM posterior when given) and returns their tokens.
    */
-  sample(rows: ArrayLike<number>, draws: RowDraw[], posterior: SampleRowsArgs['posterior'] = null): Int32Array {
+  *sample(rows: ArrayLike<number>, draws: RowDraw[], posterior: SampleRowsArgs['posterior'] = null): CallSteps<Int32Array> {
     const V = this.V;
     const be = this.wm.model.backend;
     const out = new Int32Array(draws.length).fill(-1);
     const todo = [...new Set([...Array.from(rows), ...draws.map((d) => d.row)])].filter((r) => !this.at.has(r)).sort((a, b) => a - b);
     if (todo.length) {
-      const logp = this.wm.logits(this.x, this.batch, this.W, this.active, this.sigma, todo);
+      const logp = yield* this.wm.logits(this.x, this.batch, this.W, this.active, this.sigma, todo);
       const xt = todo.map((r) => this.x[Math.floor(r / this.active) * this.W + this.W - this.active + (r % this.active)]);
       subsLogProbs(be, logp, todo.length, V, xt, this.maskId);
       const probs = this.pool.take(todo.length * V);
@@ -247,8 +276,16 @@ export function subsProbs(wm: WindowModel, window: Int32Array, batch: number, W:
   const V = wm.model.config.vocabSize;
   const lp = new LazyProbs(wm, window, batch, W, active, maskId, filters, sigma);
   const n = batch * active;
-  lp.sample(Array.from({ length: n }, (_, r) => r), []);
+  runCalls(lp.sample(Array.from({ length: n }, (_, r) => r), []));
   const p = new Float64Array(n * V);
   for (let r = 0; r < n; r++) p.set(lp.row(r), r * V);
   return p;
+}
+
+/** Runs a sampler generator to its end, making each model call it yields at once (the synchronous driver). */
+export function runCalls<T>(g: Generator<unknown, T, Float32Array | undefined>): T {
+  for (let r = g.next(); ; ) {
+    if (r.done) return r.value;
+    r = g.next(r.value instanceof ModelCall ? r.value.run() : undefined);
+  }
 }

@@ -1,9 +1,8 @@
 /**
  * Admission control for generations sharing one model: at most `maxActive` run at once, the rest wait in a FIFO
- * queue of at most `maxQueue`, beyond that requests are refused. Running generations interleave fairly on their own:
- * `generate` yields to the event loop after every model call (a setImmediate), so the active ones take turns, one
- * model call each. That is safe because each generation owns its KV cache and the model only uses its workspace
- * inside a synchronous call.
+ * queue of at most `maxQueue`, beyond that requests are refused. The running ones advance together: each model call
+ * of theirs goes to the CallBatcher, which makes one batched call per event-loop turn for all of them (continuous
+ * batching), so every running generation moves one call forward per turn.
  */
 import { abortError } from '../sampling/tick.js';
 
