@@ -11,6 +11,8 @@ import { Rng } from '../src/tensor/rng.js';
 import { Loader } from '../src/data/loader.js';
 import { loadModel } from '../src/model/load.js';
 import { perplexity } from '../src/eval/ppl.js';
+import { tokenByteLength } from '../src/data/tokenizer.js';
+import { loadTokenizer } from '../src/data/load-tokenizer.js';
 import { gradientVariance } from '../src/eval/variance.js';
 import { Grads } from '../src/training/grads.js';
 import { lossAndGrads } from '../src/training/objective.js';
@@ -89,7 +91,8 @@ test('cli: prepare, train, eval ppl, eval variance and plot on a small byte corp
   const e = run('eval', 'ppl', '--model', out, '--data', data, '--batch-size', '4', '--max-batches', '2', '--backend', 'ref');
   assert.equal(e.status, 0, e.stderr);
   const rep = JSON.parse(e.stdout);
-  assert.deepEqual(rep, { model: out, data: path.join(data, 'valid'), ...perplexity(model, validBatches(4, 2, false), { seed: 1 }) });
+  const bytesOf = tokenByteLength(await loadTokenizer(out));
+  assert.deepEqual(rep, { model: out, data: path.join(data, 'valid'), ...perplexity(model, validBatches(4, 2, false), { seed: 1, bytesOf }) });
   assert.equal(rep.algo, 'bd3lm');
   assert.equal(rep.bound, true);
   assert.equal(rep.sequences, 8);

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { loadModel, resolveModel } from '../model/load.js';
 import type { DiT } from '../model/dit.js';
 import { loadTokenizer } from '../data/load-tokenizer.js';
+import { tokenByteLength } from '../data/tokenizer.js';
 import { genPPL } from '../eval/genppl.js';
 import { perplexity } from '../eval/ppl.js';
 import { gradientVariance } from '../eval/variance.js';
@@ -166,9 +167,7 @@ async function pplCommand(args: string[]): Promise<number> {
     source = positionals.join(' ');
   }
   const tty = process.stderr.isTTY === true;
-  // special tokens (BOS/EOS, mask) stand for no text: 0 bytes
-  const bytesOf = (id: number) => (id === tok.eos || id === tok.bos || id === tok.mask ? 0 : tok.tokenBytes(id).length);
-  const report = perplexity(model, batches, { seed, bytesOf, onBatch: (n) => tty && process.stderr.write(`\reval: ${n} sequences`) });
+  const report = perplexity(model, batches, { seed, bytesOf: tokenByteLength(tok), onBatch: (n) => tty && process.stderr.write(`\reval: ${n} sequences`) });
   if (tty) process.stderr.write('\n');
   process.stdout.write(JSON.stringify({ model: values.model, data: source, ...report }) + '\n');
   return 0;

@@ -101,3 +101,8 @@ export class ByteTokenizer implements Tokenizer {
     return this.single[id];
   }
 }
+
+/** The UTF-8 length of each token's text, 0 for the special ids (BOS/EOS, mask): what bits per byte divides by. */
+export function tokenByteLength(tok: Tokenizer): (id: number) => number {
+  return (id) => (id === tok.eos || id === tok.bos || id === tok.mask ? 0 : tok.tokenBytes(id).length);
+}
