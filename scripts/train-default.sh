@@ -32,7 +32,8 @@ if [ "${resume[*]:-}" != skip ]; then
 fi
 # ship: fp16 EMA weights + tokenizer.json, the loss curve, the metrics log, the held-out NELBO of the shipped weights
 bd3lm export "$RUN" --out "$OUT" --dtype f16
-bd3lm plot "$RUN" --out "$OUT/loss.svg"
-cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl"
+bd3lm plot "$P1" "$RUN" --out "$OUT/loss.svg"
+cp "$P1/metrics.jsonl" "$OUT/metrics-phase1.jsonl"
+cp "$RUN/metrics.jsonl" "$OUT/metrics-phase2.jsonl"
 bd3lm eval ppl --model "$OUT" --data "$DATA/valid" --batch-size 16 --seed 1 | tee "$OUT/valid-ppl.json"
 node dist/bench/english.js --model "$OUT" --samples "$OUT/samples.jsonl" | tee "$OUT/english.json"

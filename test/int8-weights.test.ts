@@ -352,7 +352,7 @@ test('bd3lm export --dtype int8, info shows the scheme, sample --weights int8 an
     assert.match(bad.stderr, /weights 'f16': this checkpoint holds int8 weights/);
     const badDtype = cli('export', GOLDEN, '--out', path.join(dir, 'x'), '--dtype', 'int4');
     assert.equal(badDtype.status, 2);
-    assert.match(badDtype.stderr, /--dtype must be f16, bf16, f32 or int8, got 'int4'/);
+    assert.match(badDtype.stderr, /unknown dtype 'int4' \(--dtype takes f16, bf16, f32, int8\)/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

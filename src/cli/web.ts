@@ -26,6 +26,12 @@ export const WEB = defineCommand({
 
 export const web: Command = { spec: WEB, run: runWeb };
 
+/** A Hugging Face cache snapshot (REPO/snapshots/COMMIT) links its files into REPO/blobs: REPO, else undefined. */
+function hubRepoFolder(dir: string): string | undefined {
+  const parent = nodePath.dirname(nodePath.resolve(dir));
+  return nodePath.basename(parent) === 'snapshots' ? nodePath.dirname(parent) : undefined;
+}
+
 /** The mounts of the page, or an error saying which part is missing and how to build it. */
 export async function webMounts(modelDir: string): Promise<Mount[]> {
   const root = await packageRoot();
@@ -40,7 +46,7 @@ export async function webMounts(modelDir: string): Promise<Mount[]> {
   const model = new Set([CONFIG_FILE, WEIGHTS_FILE, 'tokenizer.json']); // tokenizer.json when the folder has one
   return [
     { prefix: '/', dir: page },
-    { prefix: '/model/', dir: modelDir, only: (f) => model.has(f) },
+    { prefix: '/model/', dir: modelDir, only: (f) => model.has(f), realRoot: hubRepoFolder(modelDir) },
     { prefix: '/wasm/', dir: wasm, only: (f) => f.endsWith('.wasm') },
   ];
 }

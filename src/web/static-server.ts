@@ -16,6 +16,11 @@ export interface Mount {
   dir: string;
   /** serve only these file names (directly in `dir`); default: any file below `dir` */
   only?: (name: string) => boolean;
+  /**
+   * the folder the files' real paths must lie in (default `dir`): a Hugging Face cache snapshot's files are links
+   * into its repo folder's blobs/, so a snapshot is mounted with its repo folder here
+   */
+  realRoot?: string;
 }
 
 const MIME: Record<string, string> = {
@@ -65,7 +70,7 @@ export function resolvePath(mounts: readonly Mount[], urlPath: string): { file: 
   const file = nodePath.resolve(root, rel);
   // belt and braces: whatever the checks above missed, nothing outside the mount's folder is served
   if (!inside(file, root)) return 400;
-  return { file, root };
+  return { file, root: mount.realRoot ? nodePath.resolve(mount.realRoot) : root };
 }
 
 const inside = (file: string, root: string) => file === root || file.startsWith(root.endsWith(nodePath.sep) ? root : root + nodePath.sep);
