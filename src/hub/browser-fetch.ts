@@ -65,3 +65,27 @@ export async function fetchBytes(url: string, opts: BrowserFetchOptions = {}): P
   }
   return bytes;
 }
+
+const ABSENT = 'x-bd3lm-absent';
+
+/**
+ * The bytes at `url`, or undefined when the server answers 404 (an optional file such as tokenizer.json). With
+ * `cacheName` the absence is kept too, so a reload asks the server nothing.
+ */
+export async function fetchOptionalBytes(url: string, opts: BrowserFetchOptions = {}): Promise<Uint8Array | undefined> {
+  const store = opts.cacheName && typeof caches !== 'undefined' ? await caches.open(opts.cacheName).catch(() => undefined) : undefined;
+  const hit = await store?.match(url);
+  if (hit?.headers.get(ABSENT)) return undefined;
+  if (hit) return new Uint8Array(await hit.arrayBuffer());
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'HEAD' });
+  } catch (e) {
+    throw new Error(`cannot fetch ${url}: ${(e as Error).message}`);
+  }
+  if (res.status === 404) {
+    await store?.put(url, new Response(null, { headers: { [ABSENT]: '1' } })).catch(() => undefined);
+    return undefined;
+  }
+  return fetchBytes(url, opts);
+}

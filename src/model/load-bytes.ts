@@ -9,7 +9,7 @@ import { DiT } from './dit.js';
 import { int8Alloc } from './quantize.js';
 import { storeWeights, type WeightDtype } from './storage.js';
 import { bytesSource, openSource } from './safetensors-format.js';
-import { fetchBytes } from '../hub/browser-fetch.js';
+import { fetchBytes, fetchOptionalBytes } from '../hub/browser-fetch.js';
 import { DEFAULT_ENDPOINT, parseRepoRef, repoIdProblem, resolveUrl } from '../hub/repo-id.js';
 
 export interface BytesLoadOptions {
@@ -84,12 +84,8 @@ export async function loadModelFromUrl(
   const weights = await fetchBytes(files.weights, { cacheName, onProgress: opts.onProgress });
   const model = loadModelFromBytes(configText, weights, opts, files.source);
   let tokenizerFile: { json: unknown; source: string } | undefined;
-  let tokText: string | undefined;
-  try {
-    tokText = new TextDecoder().decode(await fetchBytes(files.tokenizer, { cacheName }));
-  } catch (e) {
-    if (!/HTTP 404/.test((e as Error).message)) throw e; // no tokenizer.json: the config names or implies one
-  }
+  const tokBytes = await fetchOptionalBytes(files.tokenizer, { cacheName }); // absent: the config names or implies one
+  const tokText = tokBytes && new TextDecoder().decode(tokBytes);
   if (tokText !== undefined) {
     try {
       tokenizerFile = { json: JSON.parse(tokText), source: files.tokenizer };
