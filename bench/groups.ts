@@ -9,7 +9,7 @@ export type Arm = { label: string; ours: string } | { label: string; ref: Record
 export interface Group {
   id: string;
   /** which README table the group feeds */
-  table: 'model' | 'sampling' | 'half' | 'batch' | 'smoke';
+  table: 'model' | 'sampling' | 'half' | 'batch' | 'int8' | 'smoke';
   /** the row label in that table */
   row: string;
   arms: Arm[];
@@ -43,6 +43,16 @@ const batch: Group[] = (['tiny', 'small'] as const).flatMap((p) => [4, 16].map((
   arms: [1, 16].map((b) => ({ label: `batch ${b}`, ours: `sample:native:${p}:${bs}:first-hitting:${b}` })),
 })));
 
+/** int8 weights (issue 13's targets): small, L' = 16, batch 1, first hitting, 128 tokens, against fp32 and the reference */
+const int8: Group[] = [{
+  id: 'int8-small-16', table: 'int8', row: "small, 16, first hitting, 128 tokens",
+  arms: [
+    { label: 'f32', ours: 'sample:native:small:16:first-hitting:1:f32:128' },
+    { label: 'int8', ours: 'sample:native:small:16:first-hitting:1:int8:128' },
+    { label: 'reference', ref: { kind: 'sample', size: 'small', block_size: 16, seqlen: 128, mode: 'first_hitting' } },
+  ],
+}];
+
 /** a few seconds a side: checks that both sides run and record (not a measurement) */
 const smoke: Group[] = [{
   id: 'smoke', table: 'smoke', row: 'tiny, 4, first hitting, 16 tokens',
@@ -52,4 +62,4 @@ const smoke: Group[] = [{
   ],
 }];
 
-export const GROUPS: Group[] = [...model, ...sampling, ...half, ...batch, ...smoke];
+export const GROUPS: Group[] = [...model, ...sampling, ...half, ...batch, ...int8, ...smoke];
