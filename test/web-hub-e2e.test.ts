@@ -22,7 +22,9 @@ test('browser page: ?model=ORG/NAME loads from the hub with progress, and from t
   const dir = await defaultModelDir();
   const weights = fs.readFileSync(path.join(dir, 'model.safetensors'));
   const hub = await new MockHub().start();
-  hub.addRepo('org/kjv', { refs: { main: COMMIT }, commits: { [COMMIT]: { 'config.json': fs.readFileSync(path.join(dir, 'config.json')), 'model.safetensors': weights } } });
+  const files: Record<string, Buffer> = { 'config.json': fs.readFileSync(path.join(dir, 'config.json')), 'model.safetensors': weights };
+  if (fs.existsSync(path.join(dir, 'tokenizer.json'))) files['tokenizer.json'] = fs.readFileSync(path.join(dir, 'tokenizer.json'));
+  hub.addRepo('org/kjv', { refs: { main: COMMIT }, commits: { [COMMIT]: files } });
   const web = await startWeb();
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
   try {
@@ -39,7 +41,9 @@ test('browser page: ?model=ORG/NAME loads from the hub with progress, and from t
     await page.goto(`${web.url}?model=org/kjv&endpoint=${encodeURIComponent(hub.endpoint)}`);
     await ready();
     assert.equal(await page.getAttribute('#status', 'data-state'), 'ready', (await page.textContent('#status')) ?? '');
-    assert.match((await page.textContent('#model-info')) ?? '', /bd3lm 3\.\dM parameters \(6 layers × 192\), bytes tokens/);
+    // the page describes the model it loaded: the default model's shape, and its tokenizer.json from the hub
+    const cfg = JSON.parse(files['config.json'].toString()) as { n_blocks: number; hidden_dim: number };
+    assert.ok(((await page.textContent('#model-info')) ?? '').includes(`(${cfg.n_blocks} layers × ${cfg.hidden_dim}), tokenizer.json tokens`));
     const first = hub.log.splice(0);
     assert.deepEqual(first.filter((r) => r.path.startsWith('/lfs/')).map((r) => r.path), [`/lfs/${sha256(weights)}`], 'the weights once, through the redirect');
     assert.ok(first.some((r) => r.path === '/org/kjv/resolve/main/config.json'));

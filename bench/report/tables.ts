@@ -190,12 +190,12 @@ function defaultSweep(root: string): string {
   const rows = recs.map((r) => {
     const ppl = r.ppl as Rec;
     const en = r.english as Rec;
-    return row([String(r.run), String(r.corpus), String(r.vocab), `${r.layers} × ${r.hidden}`, String(r.lr), `${Number(r.parameters).toLocaleString('en-US')}`,
+    return row([String(r.run), String(r.corpus), String(r.vocab), `${r.layers} × ${r.hidden}`, String(r.block_size), String(r.lr), `${Number(r.parameters).toLocaleString('en-US')}`,
       `${Math.round(Number(r.train_seconds) / 60)} min`, Number(ppl.bits_per_byte).toFixed(3), `${(100 * Number(en.share)).toFixed(1)} %`, Number(en.distinctRatio).toFixed(2)]);
   });
   const r0 = recs[0];
-  return [header(['run', 'corpus', 'tokenizer', 'layers × width', 'peak lr', 'parameters', 'time', 'held-out bits/byte', 'dictionary words', 'distinct / words']), ...rows, '',
-    `Each run: ${r0.steps} steps of ${r0.batch} × ${r0.L} tokens, L' = ${r0.block_size}, cosine schedule, evaluated on its own corpus's held-out split (3 % of the ` +
+  return [header(['run', 'corpus', 'tokenizer', 'layers × width', "L'", 'peak lr', 'parameters', 'time', 'held-out bits/byte', 'dictionary words', 'distinct / words']), ...rows, '',
+    `Each run: ${r0.steps} steps of ${r0.batch} × ${r0.L} tokens, cosine schedule (50 warm-up steps), evaluated on its own corpus's held-out split (3 % of the ` +
     `documents: KJV chapters, or KJV chapters + Brown texts + fortune files) and by 8 samples as in the English check; \`results/default-sweep.jsonl\` ` +
     `(${String(r0.cpu)}, ${String(r0.date).slice(0, 10)}, shared with other work: compare times within the table).`].join('\n');
 }
