@@ -12,7 +12,7 @@ import { loadModel } from '../src/model/load.js';
 import { halveWeights } from '../src/model/half.js';
 import { isStoredWeight } from '../src/model/weights.js';
 import { readNpy, npyToInt32 } from '../src/model/npy.js';
-import { DiT } from '../src/model/dit.js';
+import { DiT, vectorizedIds } from '../src/model/dit.js';
 import { trainForward } from '../src/training/forward-train.js';
 import type { Backend, HalfDtype, HalfMatrix } from '../src/tensor/backend.js';
 import { f16BitsToF32, narrowToHalf, widenHalf } from '../src/tensor/half.js';
@@ -135,11 +135,7 @@ for (const { name, backend: be, why } of backends) {
       const xt = npyToInt32(readNpy(path.join(dir, 'xt.npy')));
       const x0 = npyToInt32(readNpy(path.join(dir, 'x0.npy')));
       const B = 2, L = 32;
-      const input = new Int32Array(B * 2 * L);
-      for (let b = 0; b < B; b++) {
-        input.set(xt.subarray(b * L, (b + 1) * L), b * 2 * L);
-        input.set(x0.subarray(b * L, (b + 1) * L), b * 2 * L + L);
-      }
+      const input = vectorizedIds(xt, x0, B, L);
       const run = (m: DiT) => Float32Array.from(m.forward({ ids: input, batch: B, seqLen: 2 * L, layout: 'vectorized', blockSize: 4 }).logits);
       const f32 = run(await loadModel(dir, { backend: be! }));
       for (const dtype of DTYPES) {

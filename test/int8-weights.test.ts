@@ -18,7 +18,7 @@ import { readSafetensorsHeader, loadSafetensors, saveSafetensors } from '../src/
 import { quantizeWeights } from '../src/model/quantize.js';
 import { isStoredWeight } from '../src/model/weights.js';
 import { readNpy, npyToInt32 } from '../src/model/npy.js';
-import { DiT } from '../src/model/dit.js';
+import { DiT, vectorizedIds } from '../src/model/dit.js';
 import { trainForward } from '../src/training/forward-train.js';
 import type { Backend, Int8Matrix } from '../src/tensor/backend.js';
 import { dequantizeRows, quantizeRows } from '../src/tensor/int8.js';
@@ -166,11 +166,7 @@ for (const { name, backend: be, why } of backends) {
       const xt = npyToInt32(readNpy(path.join(GOLDEN, 'xt.npy')));
       const x0 = npyToInt32(readNpy(path.join(GOLDEN, 'x0.npy')));
       const B = 2, L = 32;
-      const input = new Int32Array(B * 2 * L);
-      for (let b = 0; b < B; b++) {
-        input.set(xt.subarray(b * L, (b + 1) * L), b * 2 * L);
-        input.set(x0.subarray(b * L, (b + 1) * L), b * 2 * L + L);
-      }
+      const input = vectorizedIds(xt, x0, B, L);
       const run = (m: DiT) => Float32Array.from(m.forward({ ids: input, batch: B, seqLen: 2 * L, layout: 'vectorized', blockSize: 4 }).logits);
       const model = await loadModel(GOLDEN, { backend: be!, weights: 'int8' });
       assert.equal(model.weightDtype, 'int8');

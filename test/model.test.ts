@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { verifyGolden } from '../src/eval/conformance.js';
 import { blockCausalSpans, blockDiffusionMaskDense, blockDiffusionSpans, spansToDense } from '../src/model/mask.js';
 import { KVCache } from '../src/model/kvcache.js';
-import type { DiT } from '../src/model/dit.js';
+import { vectorizedIds, type DiT } from '../src/model/dit.js';
 import { Rng } from '../src/tensor/rng.js';
 import { availableBackends, FIXTURES, maxAbs, maxAbsDiff, randomModel } from './model-helpers.js';
 
@@ -65,11 +65,7 @@ function threeWays(model: DiT, B: number, L: number, bs: number, seed: number) {
   const rng = new Rng(seed);
   const x0 = randomTokens(rng, B * L, V, V - 1, 0);
   const xt = Int32Array.from(x0, (v) => (rng.uniform() < 0.5 ? V - 1 : v));
-  const input = new Int32Array(B * 2 * L);
-  for (let b = 0; b < B; b++) {
-    input.set(xt.subarray(b * L, (b + 1) * L), b * 2 * L);
-    input.set(x0.subarray(b * L, (b + 1) * L), b * 2 * L + L);
-  }
+  const input = vectorizedIds(xt, x0, B, L);
   const vec = model.forward({ ids: input, batch: B, seqLen: 2 * L, layout: 'vectorized', blockSize: bs }).logits;
   const kv = new Float32Array(B * L * V);
   const noCache = new Float32Array(B * L * V);

@@ -72,9 +72,9 @@ export class HfTokenizer implements Tokenizer {
     }
     const u2b = unicodeToByte();
     const utf8 = new TextEncoder();
-    const specialIds = new Set(added.filter((a) => a.special).map((a) => a.id));
+    const addedIds = new Set(added.map((a) => a.id));
     this.bytes = strings.map((s, id) => {
-      if (specialIds.has(id) || added.some((a) => a.id === id)) return utf8.encode(s);
+      if (addedIds.has(id)) return utf8.encode(s); // added tokens are stored as their text, not in the byte alphabet
       const out = new Uint8Array(s.length);
       let k = 0;
       for (const ch of s) {

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from '../tensor/backend.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
-import { DiT } from '../model/dit.js';
+import { DiT, vectorizedIds } from '../model/dit.js';
 import { KVCache } from '../model/kvcache.js';
 import { blockDiffusionSpans, spansToDense } from '../model/mask.js';
 import { readNpy, npyToFloat64, npyToInt32, type NpyArray } from '../model/npy.js';
@@ -83,11 +83,7 @@ export async function verifyGolden(dir: string, backend: Backend, tolerance = 1e
   } else skipped.cond_c = 'model has no adaLN';
 
   // vectorised x_t (+) x_0 forward
-  const input = new Int32Array(B * 2 * L);
-  for (let b = 0; b < B; b++) {
-    input.set(xt.subarray(b * L, (b + 1) * L), b * 2 * L);
-    input.set(x0.subarray(b * L, (b + 1) * L), b * 2 * L + L);
-  }
+  const input = vectorizedIds(xt, x0, B, L);
   if (has('x_input.npy')) {
     const given = ints('x_input.npy');
     if (given.length !== input.length || given.some((v, i) => v !== input[i])) throw new Error(`${file('x_input.npy')} is not concat(xt, x0)`);

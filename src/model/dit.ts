@@ -17,6 +17,18 @@ import { bindWeights, type DiTWeights } from './weights.js';
  */
 export type Layout = 'vectorized' | 'bidirectional' | 'causal' | 'block-causal';
 
+/** The 'vectorized' layout's ids for clean tokens x0 and noised xt, each [B][L]: per sequence, x_t then x_0 (2L). */
+export function vectorizedIds(xt: ArrayLike<number>, x0: ArrayLike<number>, B: number, L: number): Int32Array {
+  const ids = new Int32Array(B * 2 * L);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < L; i++) {
+      ids[b * 2 * L + i] = xt[b * L + i];
+      ids[b * 2 * L + L + i] = x0[b * L + i];
+    }
+  }
+  return ids;
+}
+
 export interface ForwardRequest {
   /** token ids [batch][seqLen] (seqLen = 2L for `vectorized`) */
   ids: ArrayLike<number>;

@@ -8,7 +8,7 @@
  * Denominator: training counts every position (position 0 stays in, with zero loss); evaluation with ignore_bos
  * excludes position 0 (spec 4.5); AR counts the L - 1 shifted targets.
  */
-import type { DiT, Layout } from '../model/dit.js';
+import { vectorizedIds, type DiT, type Layout } from '../model/dit.js';
 import { seddRowLoss, subsRowLoss } from '../diffusion/losses.js';
 import { noiseSchedule, sigmaFromP, type ScheduleName } from '../diffusion/noise.js';
 import { sampleXt } from '../diffusion/qxt.js';
@@ -143,11 +143,7 @@ function prepare(model: DiT, batch: Batch, o: LossOptions, excludeBos: boolean):
   let S = L;
   if (bd3) {
     S = 2 * L;
-    ids = new Int32Array(B * S);
-    for (let b = 0; b < B; b++) {
-      ids.set(xt.subarray(b * L, (b + 1) * L), b * S);
-      for (let i = 0; i < L; i++) ids[b * S + L + i] = x0[b * L + i];
-    }
+    ids = vectorizedIds(xt, x0, B, L);
   } else ids = xt;
   // time conditioning (SEDD; off for the released BD3-LM/MDLM) sees sigma of each sequence's first token (spec 2.4)
   const sigma = cfg.timeConditioning ? Float32Array.from({ length: B }, (_, b) => sigmaFromP(p[b * L])) : null;
