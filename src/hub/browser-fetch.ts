@@ -39,11 +39,18 @@ function statusMessage(url: string, status: number): string {
   return `cannot fetch ${url}: HTTP ${status}${hint}`;
 }
 
-/** The bytes at `url`, from the cache when there, else downloaded (and cached when `cacheName` is set). */
-export async function fetchBytes(url: string, opts: BrowserFetchOptions = {}): Promise<Uint8Array> {
+const ABSENT = 'x-bd3lm-absent';
+
+/**
+ * The bytes at `url`, from the cache when there, else downloaded (and cached when `cacheName` is set). With
+ * `optional`, a 404 gives undefined, and the absence is cached too, so a reload asks the server nothing.
+ */
+async function fetchFile(url: string, opts: BrowserFetchOptions, optional: boolean): Promise<Uint8Array | undefined> {
   const store = opts.cacheName && typeof caches !== 'undefined' ? await caches.open(opts.cacheName).catch(() => undefined) : undefined;
   const hit = await store?.match(url);
-  if (hit) {
+  const absent = hit?.headers.get(ABSENT) !== null && hit !== undefined; // a kept 404 of an optional file
+  if (absent && optional) return undefined;
+  if (hit && !absent) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
     opts.onProgress?.(bytes.length, bytes.length);
     return bytes;
@@ -53,6 +60,10 @@ export async function fetchBytes(url: string, opts: BrowserFetchOptions = {}): P
     res = await fetch(url);
   } catch (e) {
     throw new Error(`cannot fetch ${url}: ${(e as Error).message}`);
+  }
+  if (optional && res.status === 404) {
+    await store?.put(url, new Response(null, { headers: { [ABSENT]: '1' } })).catch(() => undefined);
+    return undefined;
   }
   if (!res.ok) throw new Error(statusMessage(url, res.status));
   const bytes = await readBody(res, opts.onProgress); // fresh memory, so the Response below may own it
@@ -66,26 +77,12 @@ export async function fetchBytes(url: string, opts: BrowserFetchOptions = {}): P
   return bytes;
 }
 
-const ABSENT = 'x-bd3lm-absent';
+/** The bytes at `url`, from the cache when there, else downloaded (and cached when `cacheName` is set). */
+export async function fetchBytes(url: string, opts: BrowserFetchOptions = {}): Promise<Uint8Array> {
+  return (await fetchFile(url, opts, false))!;
+}
 
-/**
- * The bytes at `url`, or undefined when the server answers 404 (an optional file such as tokenizer.json). With
- * `cacheName` the absence is kept too, so a reload asks the server nothing.
- */
-export async function fetchOptionalBytes(url: string, opts: BrowserFetchOptions = {}): Promise<Uint8Array | undefined> {
-  const store = opts.cacheName && typeof caches !== 'undefined' ? await caches.open(opts.cacheName).catch(() => undefined) : undefined;
-  const hit = await store?.match(url);
-  if (hit?.headers.get(ABSENT)) return undefined;
-  if (hit) return new Uint8Array(await hit.arrayBuffer());
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'HEAD' });
-  } catch (e) {
-    throw new Error(`cannot fetch ${url}: ${(e as Error).message}`);
-  }
-  if (res.status === 404) {
-    await store?.put(url, new Response(null, { headers: { [ABSENT]: '1' } })).catch(() => undefined);
-    return undefined;
-  }
-  return fetchBytes(url, opts);
+/** The same for an optional file (such as tokenizer.json): undefined when the server answers 404. */
+export function fetchOptionalBytes(url: string, opts: BrowserFetchOptions = {}): Promise<Uint8Array | undefined> {
+  return fetchFile(url, opts, true);
 }
