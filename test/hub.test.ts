@@ -24,6 +24,7 @@ const configV1 = Buffer.from(config.toString().replace('"dropout": 0.1', '"dropo
 const C_MAIN = 'a'.repeat(40);
 const C_V1 = 'b'.repeat(40);
 const W = sha256(weights);
+const TOKENIZER = Buffer.from('{"version":"1.0","model":{"type":"BPE"}}');
 
 let hub: MockHub;
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-hub-'));
@@ -34,6 +35,7 @@ before(async () => {
   hub.addRepo('org/tiny', { refs: { main: C_MAIN, v1: C_V1 }, commits: { [C_MAIN]: files, [C_V1]: { ...files, 'config.json': configV1 } } });
   hub.addRepo('org/private', { refs: { main: C_MAIN }, commits: { [C_MAIN]: files }, token: 'hf_secret' });
   hub.addRepo('org/gated', { refs: { main: C_MAIN }, commits: { [C_MAIN]: files }, token: 'hf_secret', gated: true });
+  hub.addRepo('org/with-tokenizer', { refs: { main: C_MAIN }, commits: { [C_MAIN]: { ...files, 'tokenizer.json': TOKENIZER } } });
   hub.addRepo('org/ckpt-only', { refs: { main: C_MAIN }, commits: { [C_MAIN]: { 'config.json': config, 'last.ckpt': weights } } });
 });
 after(() => hub.close());
@@ -115,6 +117,37 @@ test('a corrupted blob (sha256 against X-Linked-Etag) is refused and deleted; no
   // and the next run starts clean and succeeds
   const dir = await resolveModel('org/tiny', opts(cache));
   assert.ok(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(weights));
+});
+
+test("a repo's tokenizer.json comes with the model; a repo without one is recorded as such (.no_exist), as huggingface_hub does", async () => {
+  const cache = tmp();
+  requests();
+  const dir = await resolveModel('org/with-tokenizer', opts(cache));
+  assert.ok(fs.readFileSync(path.join(dir, 'tokenizer.json')).equals(TOKENIZER));
+  assert.equal(fs.readlinkSync(path.join(dir, 'tokenizer.json')), `../../blobs/${gitSha1(TOKENIZER)}`);
+  requests();
+  assert.equal(await resolveModel('org/with-tokenizer', opts(cache)), dir);
+  assert.deepEqual(requests(), [], 'a cache hit');
+  // without one: the model alone, the absence recorded, and the next resolve asks nothing
+  const dir2 = await resolveModel('org/tiny', opts(cache));
+  assert.ok(!fs.existsSync(path.join(dir2, 'tokenizer.json')));
+  assert.ok(fs.existsSync(path.join(cache, 'models--org--tiny', '.no_exist', C_MAIN, 'tokenizer.json')));
+  requests();
+  await resolveModel('org/tiny', opts(cache));
+  assert.deepEqual(requests(), []);
+  // a cache from before (the model, no tokenizer.json, no record): offline it is used as it is; online only the
+  // tokenizer is fetched, the weights are not downloaded again
+  fs.rmSync(path.join(dir, 'tokenizer.json'));
+  fs.rmSync(path.join(cache, 'models--org--with-tokenizer', 'blobs', gitSha1(TOKENIZER)));
+  assert.equal(await resolveModel('org/with-tokenizer', opts(cache, { offline: true })), dir);
+  assert.deepEqual(requests(), []);
+  assert.equal(await resolveModel('org/with-tokenizer', opts(cache)), dir);
+  assert.ok(fs.readFileSync(path.join(dir, 'tokenizer.json')).equals(TOKENIZER));
+  const gets = requests().filter((r) => r.method === 'GET').map((r) => r.path);
+  assert.deepEqual(gets, ['/org/with-tokenizer/resolve/main/tokenizer.json']);
+  // the hub unreachable: the cached model still resolves (only the optional file was missing)
+  fs.rmSync(path.join(dir, 'tokenizer.json'));
+  assert.equal(await resolveModel('org/with-tokenizer', opts(cache, { endpoint: 'http://127.0.0.1:9' })), dir);
 });
 
 test('offline: a hit needs no network, a miss names the cache path and HF_HUB_OFFLINE', async () => {

@@ -6,8 +6,9 @@ import { HfTokenizer } from './hf-tokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
 import { resolveModel } from '../model/load.js';
 import { parseHfConfig } from '../model/config.js';
+import { TOKENIZER_FILE } from '../model/checkpoint-format.js';
 
-export const TOKENIZER_FILE = 'tokenizer.json';
+export { TOKENIZER_FILE };
 
 /** Parses a tokenizer.json; errors name the file. */
 export function readTokenizerFile(file: string): TokenizerFile {

@@ -30,20 +30,38 @@ export function cachedCommit(repoDir: string, revision: string): string | undefi
   }
 }
 
-/** The snapshot folder of `ref` when every one of `files` is in it (links followed), else undefined. */
-export function cachedSnapshot(cache: string, ref: RepoRef, files: readonly string[]): string | undefined {
+const isFile = (p: string): boolean => {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The snapshot folder of `ref` when every one of `files` is in it (links followed), and each of `optional` either is
+ * or is known to be absent from the repo (`.no_exist/COMMIT/FILE`, as huggingface_hub records a 404); else undefined.
+ */
+export function cachedSnapshot(cache: string, ref: RepoRef, files: readonly string[], optional: readonly string[] = []): string | undefined {
   const repoDir = repoCacheDir(cache, ref.repo);
   const commit = cachedCommit(repoDir, ref.revision);
   if (!commit) return undefined;
   const dir = nodePath.join(repoDir, 'snapshots', commit);
-  for (const f of files) {
-    try {
-      if (!fs.statSync(nodePath.join(dir, f)).isFile()) return undefined;
-    } catch {
-      return undefined;
-    }
-  }
+  if (!files.every((f) => isFile(nodePath.join(dir, f)))) return undefined;
+  if (!optional.every((f) => isFile(nodePath.join(dir, f)) || isFile(noExistMarker(repoDir, commit, f)))) return undefined;
   return dir;
+}
+
+/** `.no_exist/COMMIT/FILE`: huggingface_hub's record that the repo has no FILE at COMMIT */
+export function noExistMarker(repoDir: string, commit: string, file: string): string {
+  return nodePath.join(repoDir, '.no_exist', commit, file);
+}
+
+/** Records that the repo has no `file` at `commit` (an empty marker file, as huggingface_hub writes). */
+export function markNoExist(repoDir: string, commit: string, file: string): void {
+  const marker = noExistMarker(repoDir, commit, file);
+  fs.mkdirSync(nodePath.dirname(marker), { recursive: true });
+  fs.writeFileSync(marker, '');
 }
 
 /** Points `snapshots/COMMIT/FILE` at `blobs/ETAG` with a relative link (atomically: a temporary link renamed over). */

@@ -13,12 +13,13 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { hubCacheDir, linkSnapshotFile, repoCacheDir, writeRef } from './cache.js';
+import { hubCacheDir, linkSnapshotFile, markNoExist, repoCacheDir, writeRef } from './cache.js';
 import { DEFAULT_ENDPOINT, formatRepoRef, resolveUrl, COMMIT_HASH, type RepoRef } from './repo-id.js';
 
 /** A download that failed: the message says what to do (token, revision, network). */
 export class HubError extends Error {
-  constructor(message: string, readonly status?: number) {
+  /** `status`: the HTTP status; `code`: the hub's X-Error-Code (e.g. EntryNotFound) */
+  constructor(message: string, readonly status?: number, readonly code?: string) {
     super(message);
     this.name = 'HubError';
   }
@@ -97,7 +98,7 @@ function statusError(ref: RepoRef, file: string, res: Response, hasToken: boolea
   }
   if (s === 404) {
     if (code === 'RevisionNotFound') return new HubError(`${ref.repo} has no revision '${ref.revision}' (a branch, tag or commit)`, s);
-    if (code === 'EntryNotFound') return new HubError(`${id} has no file ${file}`, s);
+    if (code === 'EntryNotFound') return new HubError(`${id} has no file ${file}`, s, code);
     return new HubError(`no repo ${ref.repo} on ${endpoint}: check the name (ORG/NAME)`, s);
   }
   return new HubError(`cannot download ${file} of ${id}: the hub answered HTTP ${s}${res.statusText ? ` ${res.statusText}` : ''}`, s);
@@ -213,15 +214,25 @@ async function downloadBlob(ref: RepoRef, meta: FileMeta, blob: string, endpoint
 }
 
 /**
- * Makes `files` of `ref` present in the cache and returns the snapshot folder. Blobs already in the cache are not
- * fetched again (a file shared with another revision, or one Python downloaded).
+ * Makes `files` of `ref` present in the cache and returns the snapshot folder; each of `optional` too when the repo
+ * has it (a repo without it gets the `.no_exist` record huggingface_hub keeps, so the next run asks no more). Blobs
+ * already in the cache are not fetched again (a file shared with another revision, or one Python downloaded).
  */
-export async function downloadRepoFiles(ref: RepoRef, files: readonly string[], opts: HubOptions = {}): Promise<string> {
+export async function downloadRepoFiles(ref: RepoRef, files: readonly string[], opts: HubOptions = {}, optional: readonly string[] = []): Promise<string> {
   const endpoint = hubEndpoint(opts);
   const token = hubToken(opts);
   const repoDir = repoCacheDir(opts.cacheDir ?? hubCacheDir(), ref.repo);
   const metas: FileMeta[] = [];
   for (const f of files) metas.push(await fileMeta(ref, f, endpoint, token));
+  const absent: string[] = [];
+  for (const f of optional) {
+    try {
+      metas.push(await fileMeta(ref, f, endpoint, token));
+    } catch (e) {
+      if (!(e instanceof HubError && e.code === 'EntryNotFound')) throw e;
+      absent.push(f);
+    }
+  }
   const commit = metas[0].commit;
   if (metas.some((m) => m.commit !== commit)) throw new HubError(`${formatRepoRef(ref)} changed while it was being downloaded: run again`);
   if (COMMIT_HASH.test(ref.revision) && commit !== ref.revision)
@@ -232,6 +243,7 @@ export async function downloadRepoFiles(ref: RepoRef, files: readonly string[], 
     if (!fs.existsSync(blob)) await downloadBlob(ref, m, blob, endpoint, token, opts);
   }
   for (const m of metas) linkSnapshotFile(repoDir, commit, m.file, m.etag);
+  for (const f of absent) markNoExist(repoDir, commit, f);
   writeRef(repoDir, ref.revision, commit);
   return nodePath.join(repoDir, 'snapshots', commit);
 }

@@ -15,8 +15,11 @@ export interface ResolveOptions extends HubOptions {
   offline?: boolean;
 }
 
-/** The folder holding `files` for `name` (a folder, or a repo id looked up in the cache and downloaded if missing). */
-export async function resolveModelDir(name: string, files: readonly string[], opts: ResolveOptions = {}): Promise<string> {
+/**
+ * The folder holding `files` for `name` (a folder, or a repo id looked up in the cache and downloaded if missing),
+ * with each of `optional` the repo has (offline: whatever of them the cache holds).
+ */
+export async function resolveModelDir(name: string, files: readonly string[], opts: ResolveOptions = {}, optional: readonly string[] = []): Promise<string> {
   if (fs.existsSync(name)) return name;
   const problem = repoIdProblem(name);
   if (problem) {
@@ -26,9 +29,12 @@ export async function resolveModelDir(name: string, files: readonly string[], op
   }
   const ref = parseRepoRef(name);
   const cache = opts.cacheDir ?? hubCacheDir();
-  const hit = cachedSnapshot(cache, ref, files);
+  const hit = cachedSnapshot(cache, ref, files, optional);
   if (hit) return hit;
-  if (opts.offline ?? hubOffline())
+  const offline = opts.offline ?? hubOffline();
+  const partial = offline ? cachedSnapshot(cache, ref, files) : undefined;
+  if (partial) return partial;
+  if (offline)
     throw new HubError(
       `'${name}' is no local folder, and ${ref.repo} at revision ${ref.revision} is not in the Hugging Face cache ` +
         `(${repoCacheDir(cache, ref.repo)}, with ${files.join(' and ')}); HF_HUB_OFFLINE=1 forbids downloading it: unset HF_HUB_OFFLINE or download it once online`,
@@ -40,8 +46,11 @@ export async function resolveModelDir(name: string, files: readonly string[], op
       ...opts,
       cacheDir: cache,
       onProgress: opts.onProgress || bar ? (p) => (opts.onProgress?.(p), bar?.(p)) : undefined,
-    });
+    }, optional);
   } catch (e) {
+    // the network is down but the required files are cached (only an optional one is missing): use them
+    const cached = e instanceof HubError && e.status === undefined ? cachedSnapshot(cache, ref, files) : undefined;
+    if (cached) return cached;
     // a path the user mistyped looks like ORG/NAME too: say both readings
     if (e instanceof HubError && (e.status === 401 || e.status === 404) && !name.includes('@'))
       throw new HubError(`'${name}' is no local folder, and ${e.message}`, e.status);

@@ -12,6 +12,8 @@ import { CheckpointError, compareToExpected, readTensors, type SafetensorsFile, 
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
+/** a model folder's own tokenizer (optional; HF tokenizers' format) */
+export const TOKENIZER_FILE = 'tokenizer.json';
 
 export interface CheckpointContents {
   config: ModelConfig;

@@ -4,7 +4,7 @@
  * one `loadModel` uses (checkpoint-format.ts). No Node imports.
  */
 import type { Backend } from '../tensor/backend.js';
-import { CONFIG_FILE, WEIGHTS_FILE, readCheckpoint, type CheckpointContents } from './checkpoint-format.js';
+import { CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, readCheckpoint, type CheckpointContents } from './checkpoint-format.js';
 import { DiT } from './dit.js';
 import { int8Alloc } from './quantize.js';
 import { storeWeights, type WeightDtype } from './storage.js';
@@ -56,7 +56,6 @@ export interface UrlLoadOptions extends BytesLoadOptions {
 }
 
 /** The model and config URLs of `base`: a repo id `ORG/NAME[@REVISION]` (no trailing slash) or a folder URL. */
-const TOKENIZER_FILE = 'tokenizer.json';
 
 function modelFiles(base: string | URL, endpoint?: string): { config: string; weights: string; tokenizer: string; source: string; repo: boolean } {
   if (typeof base === 'string' && !base.includes('://') && !base.endsWith('/') && !/^[.~/]/.test(base) && repoIdProblem(base) === undefined) {

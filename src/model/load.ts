@@ -6,7 +6,7 @@ import type { WeightDtype } from './storage.js';
 import { backendAllocs, modelFromCheckpoint } from './load-bytes.js';
 import { packageRoot } from '../tensor/package-root.js';
 import { resolveModelDir, type ResolveOptions } from '../hub/resolve.js';
-import { CONFIG_FILE, WEIGHTS_FILE } from './checkpoint-format.js';
+import { CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE } from './checkpoint-format.js';
 
 export interface LoadOptions {
   /** a backend instance, or a name to create one (default: native when built, else wasm; $BD3LM_BACKEND) */
@@ -29,10 +29,11 @@ export async function defaultModelDir(): Promise<string> {
 
 /**
  * The folder a model name means: the default model's without a name, a local folder, or a Hugging Face repo id
- * `ORG/NAME[@REVISION]` from the shared hub cache, downloaded into it when missing (src/hub/resolve.ts).
+ * `ORG/NAME[@REVISION]` from the shared hub cache, downloaded into it when missing (src/hub/resolve.ts), with the
+ * repo's tokenizer.json when it has one.
  */
 export async function resolveModel(name?: string, hub?: ResolveOptions): Promise<string> {
-  return name === undefined ? defaultModelDir() : resolveModelDir(name, [CONFIG_FILE, WEIGHTS_FILE], hub);
+  return name === undefined ? defaultModelDir() : resolveModelDir(name, [CONFIG_FILE, WEIGHTS_FILE], hub, [TOKENIZER_FILE]);
 }
 
 /**
