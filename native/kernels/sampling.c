@@ -154,7 +154,7 @@ static void keep_top(double *row, int V, const double *sorted, int n, int keep) 
   for (int i = 0; i < V; i++) row[i] /= s;
 }
 
-/* top-k (src/sampling/nucleus.ts topKFilter) of a row computed from the log-probs l; 1 for a row with a NaN (left
+/* top-k (src/tensor/sampling/nucleus.ts topKFilter) of a row computed from the log-probs l; 1 for a row with a NaN (left
  * unchanged) */
 static int top_k_row(double *row, const float *l, int V, int k, double *buf, double *tmp) {
   int n = collect_sorted(row, l, V, -__builtin_inf(), buf, tmp);
@@ -179,7 +179,7 @@ static int nucleus_row(double *row, const float *l, int V, double p, int incl, d
   return 0;
 }
 
-/* ---- noise: explicit rows, or regenerated from a seeded draw's words (src/sampling/random.ts seededRow) ---- */
+/* ---- noise: explicit rows, or regenerated from a seeded draw's words (src/tensor/sampling/random.ts seededRow) ---- */
 
 typedef struct {
   const double *u; /* explicit row, or NULL: the generator below */
@@ -219,7 +219,7 @@ static inline double noise_at(noise_t *g, int v) {
   return ((double)hi * 67108864.0 + (double)lo) / 9007199254740992.0;
 }
 
-/* ---- the categorical race (src/sampling/categorical.ts), on q = p or the DDPM posterior of p ---- */
+/* ---- the categorical race (src/tensor/sampling/categorical.ts), on q = p or the DDPM posterior of p ---- */
 
 typedef struct {
   int maskId; /* < 0: no posterior */
@@ -278,7 +278,7 @@ static void draw(const rows_ctx *c, int d) {
   a->out[d] = race(a->probs + (int64_t)a->drawRow[d] * a->V, &c->post, g, a->V);
 }
 
-/* p = filters(exp(logp)) for row r (src/sampling/filters.ts applyFilters); 1 when top-k / top-p are left to the
+/* p = filters(exp(logp)) for row r (src/tensor/sampling/filters.ts applyFilters); 1 when top-k / top-p are left to the
  * caller (no scratch), BD_NOT_A_DISTRIBUTION when the row has a NaN or infinity or no positive entry (not filtered:
  * nothing may be drawn from it). The temperature is (p / max p)^(1/T), so the largest entry stays 1 and no row
  * underflows to 0/0; T = 0 is greedy, a one-hot row at the first maximum. */
