@@ -1,6 +1,7 @@
 /** src/'s import graph keeps its layers (test/import-graph.ts LAYERS): no cycle, no import upward or sideways. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { importCycles, importViolations, LAYERS, readImportGraph, type ImportGraph } from './import-graph.js';
 
 test('src/: no import cycle, no import from a lower layer to a higher one or between siblings', () => {
@@ -37,4 +38,13 @@ test('checker: an upward import, a sibling import, a cycle and a missing file ar
     'r/elsewhere/a.ts: its folder is in no layer (add it to LAYERS in test/import-graph.ts)',
   ]);
   assert.deepEqual(importCycles(g({ 'a.ts': ['a.ts'] })), [['a.ts']]);
+});
+
+test("README's layer picture (How it is built) is LAYERS, highest first", () => {
+  const readme = fs.readFileSync('README.md', 'utf8');
+  const section = readme.slice(readme.indexOf('## How it is built'));
+  const block = /```\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(block, 'the section opens with the picture');
+  const rows = block.trim().split('\n').map((l) => l.split(/\s{2,}/)[0]!.split(' · '));
+  assert.deepEqual(rows, LAYERS.filter((row) => !row.includes('index.ts')).map((row) => [...row]).reverse());
 });
