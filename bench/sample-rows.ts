@@ -6,7 +6,7 @@
  */
 import type { Backend, SampleRowsArgs } from '../src/tensor/backend.js';
 import { RefBackend } from '../src/tensor/ref.js';
-import { ddpmFactors } from '../src/sampling/schedule.js';
+import { ddpmFactors } from '../src/diffusion/schedule.js';
 import { Rng } from '../src/tensor/rng.js';
 
 export function benchSampleRows(be: Backend, rows: number, scale: number) {

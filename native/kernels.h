@@ -92,7 +92,7 @@ void bd_attention(const bd_attention_args *a);
  * infinity or no positive entry, not filtered and not drawn from (out = -1). Then draw d (d < draws) picks a token from row drawRow[d] of probs into
  * out[d]: the race argmax q / (1e-10 - ln(u + 1e-10)) on q = p, or with maskId >= 0 on the DDPM posterior
  * q = p * keep, q[maskId] = stay. Its noise u is noise[d][V], or (noise NULL) the seeded row (seeds[3d], seeds[3d+1],
- * seeds[3d+2]) = (word 0, word 1, row) of src/sampling/random.ts seededRow. Rows (with logp) or draws (without) run
+ * seeds[3d+2]) = (word 0, word 1, row) of src/tensor/sampling/random.ts seededRow. Rows (with logp) or draws (without) run
  * in parallel. */
 #define BD_NOT_A_DISTRIBUTION 2 /* = NOT_A_DISTRIBUTION of src/tensor/backend.ts */
 typedef struct {

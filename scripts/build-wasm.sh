@@ -3,7 +3,7 @@
 #   wasm/bd3lm-simd.wasm     SIMD128, threads (shared memory, atomics)
 #   wasm/bd3lm-relaxed.wasm  + relaxed SIMD (FMA), threads
 #   wasm/bd3lm-simd-st.wasm  SIMD128, single thread, non-shared memory (pages without SharedArrayBuffer)
-# Sources: native/kernels/*.c and native/wasm/*.c (files named test_*.c / scratch_*.c are left out).
+# Sources: scripts/kernel-sources.sh (native/kernels/*.c, as the addon) and native/wasm/*.c.
 # clang's driver would run Debian's old wasm-opt, which rejects relaxed-SIMD opcodes, so we compile with -c and
 # link with wasm-ld-16 directly. BD_WASM_KERNELS overrides the kernel folder (runtime tests with stub kernels).
 set -euo pipefail
@@ -22,11 +22,7 @@ for tool in "$CC" "$LD"; do
 done
 
 KDIR=${BD_WASM_KERNELS:-native/kernels}
-shopt -s nullglob
-SRCS=()
-for f in "$KDIR"/*.c native/wasm/*.c; do
-  case "$(basename "$f")" in test_* | scratch_*) ;; *) SRCS+=("$f") ;; esac
-done
+mapfile -t SRCS < <(bash scripts/kernel-sources.sh "$KDIR"; bash scripts/kernel-sources.sh native/wasm)
 if ! compgen -G "$KDIR/*.c" >/dev/null; then
   echo "build-wasm: no kernel sources in $KDIR" >&2
   exit 1
@@ -37,7 +33,7 @@ OBJ=$(mktemp -d "${TMPDIR:-/tmp}/bd3lm-wasm.XXXXXX")
 trap 'rm -rf "$OBJ"' EXIT
 mkdir -p wasm
 CFLAGS=(--target=wasm32 -O3 -msimd128 -mbulk-memory -msign-ext -mnontrapping-fptoint -mmutable-globals
-  -nostdlib -ffreestanding -fno-exceptions -Wall -Inative -I"$KDIR" -include native/wasm/compat.h)
+  -nostdlib -ffreestanding -fno-exceptions -Wall -DBD_WASM_BINDINGS -Inative -I"$KDIR" -include native/wasm/compat.h)
 # Memory: imported from JS (so workers share it), 16 MiB initially, up to 4 GiB; the main stack sits first so an
 # overflow traps instead of corrupting data. Workers get their stacks from the heap and set __stack_pointer.
 LDFLAGS=(--no-entry --import-memory --initial-memory=16777216 --max-memory=4294967296 -z stack-size=1048576

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { PRESETS, withModelType } from '../src/model/config.js';
 import { generate, type GenerateEvent, type GenerateOptions, type StepEvent } from '../src/sampling/generate.js';
 import { sampleSemiAR } from '../src/sampling/semi-ar.js';
-import { SeededRandom } from '../src/sampling/random.js';
+import { SeededRandom } from '../src/tensor/sampling/random.js';
 import { decodeWith, type Tokenizer } from '../src/data/tokenizer.js';
 import { RefBackend } from '../src/tensor/index.js';
 import { randomModel } from './model-helpers.js';

@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nucleusFilter, nucleusFilterSorted, topKFilter, topKSorted } from '../src/sampling/nucleus.js';
-import { sampleRow } from '../src/sampling/categorical.js';
-import { ReplayRandom, SeededRandom } from '../src/sampling/random.js';
+import { nucleusFilter, nucleusFilterSorted, topKFilter, topKSorted } from '../src/tensor/sampling/nucleus.js';
+import { sampleRow } from '../src/tensor/sampling/categorical.js';
+import { ReplayRandom, SeededRandom } from '../src/tensor/sampling/random.js';
 import { Rng } from '../src/tensor/rng.js';
 
 /** assorted rows: smooth, peaked, many ties, zeros, -0, a single dominant token, tiny V */

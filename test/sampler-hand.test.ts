@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DiT, ForwardRequest } from '../src/model/dit.js';
 import { sampleMDLM } from '../src/sampling/mdlm.js';
-import { ReplayRandom } from '../src/sampling/random.js';
+import { ReplayRandom } from '../src/tensor/sampling/random.js';
 import { sampleSEDD } from '../src/sampling/sedd.js';
 import type { Backend } from '../src/tensor/backend.js';
 import { RefBackend } from '../src/tensor/index.js';

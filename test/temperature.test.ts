@@ -6,9 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyFilters, validateFilters } from '../src/sampling/filters.js';
+import { applyFilters, validateFilters } from '../src/tensor/sampling/filters.js';
 import { sampleSemiAR } from '../src/sampling/semi-ar.js';
-import { SeededRandom } from '../src/sampling/random.js';
+import { SeededRandom } from '../src/tensor/sampling/random.js';
 import { DiT } from '../src/model/dit.js';
 import { initTensors } from '../src/model/init.js';
 import { availableBackends, randomModel } from './model-helpers.js';

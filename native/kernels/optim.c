@@ -117,3 +117,72 @@ double bd_sum_squares(const float *x, int64_t n) {
   if (part != &one) bd_free(part);
   return s;
 }
+
+/* ---- bindings: the entry points native/kernels.def lists for this file (native/binding.h) ---- */
+#include "../binding.h"
+
+#ifdef BD_NAPI_BINDINGS
+/* adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale) */
+BD_NAPI(adamw) {
+  call_t c;
+  if (!begin(&c, env, info, "adamw", 12)) return NULL;
+  int64_t lp, lg, lm, lv;
+  float *p = F32(0, "param", &lp), *g = F32(1, "grad", &lg), *m = F32(2, "m", &lm), *v = F32(3, "v", &lv);
+  int64_t n = arg_int(&c, 4, "n", 0, I53MAX);
+  double lr = arg_num(&c, 5, "lr"), b1 = arg_num(&c, 6, "beta1"), b2 = arg_num(&c, 7, "beta2");
+  double eps = arg_num(&c, 8, "eps"), wd = arg_num(&c, 9, "weightDecay");
+  int64_t step = arg_int(&c, 10, "step", 1, I32MAX);
+  double gs = arg_num(&c, 11, "gradScale");
+  need(&c, "param", lp, n);
+  need(&c, "grad", lg, n);
+  need(&c, "m", lm, n);
+  need(&c, "v", lv, n);
+  if (!c.failed && !(b1 >= 0 && b1 < 1)) fail(&c, "'%s' must be in [0, 1)", "beta1", 0, 0);
+  if (!c.failed && !(b2 >= 0 && b2 < 1)) fail(&c, "'%s' must be in [0, 1)", "beta2", 0, 0);
+  if (c.failed) return NULL;
+  bd_adamw(p, g, m, v, n, lr, b1, b2, eps, wd, (int)step, gs);
+  return undefined(env);
+}
+
+/* emaUpdate(shadow, param, n, decay) */
+BD_NAPI(ema_update) {
+  call_t c;
+  if (!begin(&c, env, info, "emaUpdate", 4)) return NULL;
+  int64_t ls, lp;
+  float *s = F32(0, "shadow", &ls), *p = F32(1, "param", &lp);
+  int64_t n = arg_int(&c, 2, "n", 0, I53MAX);
+  double decay = arg_num(&c, 3, "decay");
+  need(&c, "shadow", ls, n);
+  need(&c, "param", lp, n);
+  if (c.failed) return NULL;
+  bd_ema_update(s, p, n, (float)decay);
+  return undefined(env);
+}
+
+/* sumSquares(x, n) -> number */
+BD_NAPI(sum_squares) {
+  call_t c;
+  if (!begin(&c, env, info, "sumSquares", 2)) return NULL;
+  int64_t lx;
+  float *x = F32(0, "x", &lx);
+  int64_t n = arg_int(&c, 1, "n", 0, I53MAX);
+  need(&c, "x", lx, n);
+  if (c.failed) return NULL;
+  napi_value r;
+  napi_create_double(env, bd_sum_squares(x, n), &r);
+  return r;
+}
+#endif
+
+#ifdef BD_WASM_BINDINGS
+BD_WASM(adamw) void w_adamw(float *p, const float *g, float *m, float *v, int n, double lr, double b1, double b2,
+                             double eps, double wd, int step, double gradScale) {
+  bd_adamw(p, g, m, v, n, lr, b1, b2, eps, wd, step, gradScale);
+}
+
+BD_WASM(ema_update) void w_ema_update(float *shadow, const float *param, int n, float decay) {
+  bd_ema_update(shadow, param, n, decay);
+}
+
+BD_WASM(sum_squares) double w_sum_squares(const float *x, int n) { return bd_sum_squares(x, n); }
+#endif

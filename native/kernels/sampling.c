@@ -154,7 +154,7 @@ static void keep_top(double *row, int V, const double *sorted, int n, int keep) 
   for (int i = 0; i < V; i++) row[i] /= s;
 }
 
-/* top-k (src/sampling/nucleus.ts topKFilter) of a row computed from the log-probs l; 1 for a row with a NaN (left
+/* top-k (src/tensor/sampling/nucleus.ts topKFilter) of a row computed from the log-probs l; 1 for a row with a NaN (left
  * unchanged) */
 static int top_k_row(double *row, const float *l, int V, int k, double *buf, double *tmp) {
   int n = collect_sorted(row, l, V, -__builtin_inf(), buf, tmp);
@@ -179,7 +179,7 @@ static int nucleus_row(double *row, const float *l, int V, double p, int incl, d
   return 0;
 }
 
-/* ---- noise: explicit rows, or regenerated from a seeded draw's words (src/sampling/random.ts seededRow) ---- */
+/* ---- noise: explicit rows, or regenerated from a seeded draw's words (src/tensor/sampling/random.ts seededRow) ---- */
 
 typedef struct {
   const double *u; /* explicit row, or NULL: the generator below */
@@ -219,7 +219,7 @@ static inline double noise_at(noise_t *g, int v) {
   return ((double)hi * 67108864.0 + (double)lo) / 9007199254740992.0;
 }
 
-/* ---- the categorical race (src/sampling/categorical.ts), on q = p or the DDPM posterior of p ---- */
+/* ---- the categorical race (src/tensor/sampling/categorical.ts), on q = p or the DDPM posterior of p ---- */
 
 typedef struct {
   int maskId; /* < 0: no posterior */
@@ -278,7 +278,7 @@ static void draw(const rows_ctx *c, int d) {
   a->out[d] = race(a->probs + (int64_t)a->drawRow[d] * a->V, &c->post, g, a->V);
 }
 
-/* p = filters(exp(logp)) for row r (src/sampling/filters.ts applyFilters); 1 when top-k / top-p are left to the
+/* p = filters(exp(logp)) for row r (src/tensor/sampling/filters.ts applyFilters); 1 when top-k / top-p are left to the
  * caller (no scratch), BD_NOT_A_DISTRIBUTION when the row has a NaN or infinity or no positive entry (not filtered:
  * nothing may be drawn from it). The temperature is (p / max p)^(1/T), so the largest entry stays 1 and no row
  * underflows to 0/0; T = 0 is greedy, a one-hot row at the first maximum. */
@@ -344,3 +344,66 @@ void bd_sample_rows(const bd_sample_rows_args *a) {
   else
     bd_parallel_for(a->draws, 1, draws_task, &c);
 }
+
+/* ---- bindings: the entry points native/kernels.def lists for this file (native/binding.h) ---- */
+#include "../binding.h"
+
+#ifdef BD_NAPI_BINDINGS
+/* sampleRows(rows, V, probs, logp, temperature, topK, topP, includeCrossing, fallback, drawRow, noise, seeds, maskId,
+ * keep, stay, out): see bd_sample_rows. probs a Float64Array [rows][V]; logp a Float32Array [rows][V] or null (then
+ * fallback may be null); drawRow, out Int32Arrays of the draws (null: none); noise a Float64Array [draws][V] or null,
+ * then seeds an Int32Array [draws][3]; maskId -1: no posterior. */
+BD_NAPI(sample_rows) {
+  call_t c;
+  if (!begin(&c, env, info, "sampleRows", 16)) return NULL;
+  int64_t lp, ll, lf, ld, ln, ls, lo;
+  int64_t rows = arg_int(&c, 0, "rows", 0, I32MAX), V = arg_int(&c, 1, "V", 1, I32MAX);
+  double *probs = (double *)arg_array(&c, 2, "probs", napi_float64_array, 0, &lp);
+  const float *logp = F32_OPT(3, "logp", &ll);
+  double temperature = arg_num(&c, 4, "temperature");
+  int64_t topK = arg_int(&c, 5, "topK", 0, I32MAX);
+  double topP = arg_num(&c, 6, "topP");
+  int incl = arg_bool(&c, 7, "includeCrossing");
+  int32_t *fallback = (int32_t *)arg_array(&c, 8, "fallback", napi_int32_array, 1, &lf);
+  const int32_t *drawRow = (const int32_t *)arg_array(&c, 9, "drawRow", napi_int32_array, 1, &ld);
+  const double *noise = (const double *)arg_array(&c, 10, "noise", napi_float64_array, 1, &ln);
+  const int32_t *seeds = (const int32_t *)arg_array(&c, 11, "seeds", napi_int32_array, 1, &ls);
+  int64_t maskId = arg_int(&c, 12, "maskId", -1, I32MAX);
+  double keep = arg_num(&c, 13, "keep"), stay = arg_num(&c, 14, "stay");
+  int32_t *out = (int32_t *)arg_array(&c, 15, "out", napi_int32_array, 1, &lo);
+  int64_t draws = ld;
+  if (!c.failed && !(temperature >= 0 && temperature < __builtin_inf())) fail(&c, "'%s' must be >= 0 and finite", "temperature", 0, 0);
+  if (!c.failed && !(topP > 0)) fail(&c, "'%s' must be > 0", "topP", 0, 0);
+  if (!c.failed && maskId >= V) fail(&c, "'%s' must be < V = %lld", "maskId", V, 0);
+  need(&c, "probs", lp, rows * V);
+  if (logp) {
+    need(&c, "logp", ll, rows * V);
+    need(&c, "fallback", lf, rows);
+  }
+  if (draws) {
+    need(&c, "out", lo, draws);
+    if (noise)
+      need(&c, "noise", ln, draws * V);
+    else
+      need(&c, "seeds", ls, draws * 3);
+    for (int64_t d = 0; d < draws && !c.failed; d++)
+      if (drawRow[d] < 0 || drawRow[d] >= rows) fail(&c, "'%s' entry %lld is outside the rows 0..%lld", "drawRow", d, rows - 1);
+  }
+  if (c.failed) return NULL;
+  bd_sample_rows_args a = {(int)rows, (int)V, probs, logp, temperature, (int)topK, topP, incl, fallback, (int)draws,
+                           drawRow, noise, seeds, (int)maskId, keep, stay, out};
+  bd_sample_rows(&a);
+  return undefined(env);
+}
+#endif
+
+#ifdef BD_WASM_BINDINGS
+BD_WASM(sample_rows) void w_sample_rows(int rows, int V, double *probs, const float *logp, double temperature,
+                                         int topK, double topP, int incl, int32_t *fallback, int draws,
+                                         const int32_t *drawRow, const double *noise, const int32_t *seeds,
+                                         int maskId, double keep, double stay, int32_t *out) {
+  bd_sample_rows_args a = {rows, V, probs, logp, temperature, topK, topP, incl, fallback, draws,
+                           drawRow, noise, seeds, maskId, keep, stay, out};
+  bd_sample_rows(&a);
+}
+#endif

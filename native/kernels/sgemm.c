@@ -1118,3 +1118,107 @@ void bd_sgemm(int transA, int transB, int m, int n, int k, float alpha, const fl
                strideC);
 }
 #endif
+
+/* ---- bindings: the entry points native/kernels.def lists for this file (native/binding.h) ---- */
+#include "../binding.h"
+
+#ifdef BD_NAPI_BINDINGS
+/* sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, batch, sA, sB, sC) */
+BD_NAPI(sgemm) {
+  call_t c;
+  if (!begin(&c, env, info, "sgemm", 18)) return NULL;
+  int tA = arg_bool(&c, 0, "transA"), tB = arg_bool(&c, 1, "transB");
+  int64_t m = arg_int(&c, 2, "m", 0, I32MAX), n = arg_int(&c, 3, "n", 0, I32MAX), k = arg_int(&c, 4, "k", 0, I32MAX);
+  float alpha = (float)arg_num(&c, 5, "alpha");
+  int64_t la, lb, lc, lbias;
+  float *a = F32(6, "a", &la);
+  int64_t lda = arg_int(&c, 7, "lda", 1, I32MAX);
+  float *b = F32(8, "b", &lb);
+  int64_t ldb = arg_int(&c, 9, "ldb", 1, I32MAX);
+  float beta = (float)arg_num(&c, 10, "beta");
+  float *cc = F32(11, "c", &lc);
+  int64_t ldc = arg_int(&c, 12, "ldc", 1, I32MAX);
+  float *bias = F32_OPT(13, "bias", &lbias);
+  int64_t batch = arg_int(&c, 14, "batch", 0, I32MAX);
+  int64_t sA = arg_int(&c, 15, "strideA", 0, I53MAX), sB = arg_int(&c, 16, "strideB", 0, I53MAX),
+          sC = arg_int(&c, 17, "strideC", 0, I53MAX);
+  int64_t ar = tA ? k : m, ac = tA ? m : k, br = tB ? n : k, bc = tB ? k : n;
+  if (!c.failed && lda < ac) fail(&c, "%s %lld is below the row length %lld", "lda", lda, ac);
+  if (!c.failed && ldb < bc) fail(&c, "%s %lld is below the row length %lld", "ldb", ldb, bc);
+  if (!c.failed && ldc < n) fail(&c, "%s %lld is below the row length %lld", "ldc", ldc, n);
+  if (m > 0 && n > 0 && k > 0) {
+    need(&c, "a", la, extent2d(batch, sA, ar, ac, lda));
+    need(&c, "b", lb, extent2d(batch, sB, br, bc, ldb));
+  }
+  need(&c, "c", lc, extent2d(batch, sC, m, n, ldc));
+  if (bias) need(&c, "bias", lbias, n);
+  if (c.failed) return NULL;
+  bd_sgemm(tA, tB, (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, cc, (int)ldc, bias, (int)batch, sA,
+           sB, sC);
+  return undefined(env);
+}
+
+/* sgemmHalf(tA, m, n, k, alpha, a, lda, bh, dtype, ldb, beta, c, ldc, bias): op(B) = bh^T, bh n x k halves;
+ * sgemmQ8(tA, m, n, k, alpha, a, lda, bq, scales, ldb, beta, c, ldc, bias): op(B) = (bq * scales)^T, bq n x k int8
+ * with n scales */
+static napi_value sgemm_stored(napi_env env, napi_callback_info info, int q8) {
+  call_t c;
+  if (!begin(&c, env, info, q8 ? "sgemmQ8" : "sgemmHalf", 14)) return NULL;
+  int tA = arg_bool(&c, 0, "transA");
+  int64_t m = arg_int(&c, 1, "m", 0, I32MAX), n = arg_int(&c, 2, "n", 0, I32MAX), k = arg_int(&c, 3, "k", 0, I32MAX);
+  float alpha = (float)arg_num(&c, 4, "alpha");
+  int64_t la, lb, lc, lbias;
+  float *a = F32(5, "a", &la);
+  int64_t lda = arg_int(&c, 6, "lda", 1, I32MAX);
+  void *bw = arg_array(&c, 7, "b", q8 ? napi_int8_array : napi_uint16_array, 0, &lb);
+  int64_t lscales = 0;
+  float *scales = q8 ? F32(8, "scales", &lscales) : NULL;
+  int fmt = q8 ? 0 : arg_half_fmt(&c, 8);
+  int64_t ldb = arg_int(&c, 9, "ldb", 1, I32MAX);
+  float beta = (float)arg_num(&c, 10, "beta");
+  float *cc = F32(11, "c", &lc);
+  int64_t ldc = arg_int(&c, 12, "ldc", 1, I32MAX);
+  float *bias = F32_OPT(13, "bias", &lbias);
+  int64_t ar = tA ? k : m, ac = tA ? m : k;
+  if (!c.failed && lda < ac) fail(&c, "%s %lld is below the row length %lld", "lda", lda, ac);
+  if (!c.failed && ldb < k) fail(&c, "%s %lld is below the row length %lld", "ldb", ldb, k);
+  if (!c.failed && ldc < n) fail(&c, "%s %lld is below the row length %lld", "ldc", ldc, n);
+  if (m > 0 && n > 0 && k > 0) {
+    need(&c, "a", la, extent2d(1, 0, ar, ac, lda));
+    need(&c, "b", lb, extent2d(1, 0, n, k, ldb));
+  }
+  if (q8) need(&c, "scales", lscales, n);
+  need(&c, "c", lc, extent2d(1, 0, m, n, ldc));
+  if (bias) need(&c, "bias", lbias, n);
+  if (c.failed) return NULL;
+  if (q8)
+    bd_sgemm_bq8(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, (const int8_t *)bw, scales, (int)ldb, beta, cc,
+                 (int)ldc, bias);
+  else
+    bd_sgemm_bhalf(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, (const uint16_t *)bw, fmt, (int)ldb, beta, cc,
+                   (int)ldc, bias);
+  return undefined(env);
+}
+BD_NAPI(sgemm_half) { return sgemm_stored(env, info, 0); }
+BD_NAPI(sgemm_q8) { return sgemm_stored(env, info, 1); }
+#endif
+
+#ifdef BD_WASM_BINDINGS
+BD_WASM(sgemm) void w_sgemm(int tA, int tB, int m, int n, int k, float alpha, const float *A, int lda,
+                             const float *B, int ldb, float beta, float *C, int ldc, const float *bias, int batch,
+                             int sA, int sB, int sC) {
+  bd_sgemm(tA, tB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, batch, sA, sB, sC);
+}
+
+BD_WASM(sgemm_half) void w_sgemm_half(int tA, int m, int n, int k, float alpha, const float *A, int lda,
+                                       const uint16_t *Bh, int fmt, int ldb, float beta, float *C, int ldc,
+                                       const float *bias) {
+  bd_sgemm_bhalf(tA, m, n, k, alpha, A, lda, Bh, fmt, ldb, beta, C, ldc, bias);
+}
+
+BD_WASM(sgemm_q8) void w_sgemm_q8(int tA, int m, int n, int k, float alpha, const float *A, int lda,
+                                   const int8_t *Bq, const float *scales, int ldb, float beta, float *C, int ldc,
+                                   const float *bias) {
+  bd_sgemm_bq8(tA, m, n, k, alpha, A, lda, Bq, scales, ldb, beta, C, ldc, bias);
+}
+#endif

@@ -75,3 +75,35 @@ static void sm_run(const float *x, float *out, int rows, int cols, int mode) {
 void bd_softmax(const float *x, float *out, int rows, int cols) { sm_run(x, out, rows, cols, SM_SOFTMAX); }
 void bd_log_softmax(const float *x, float *out, int rows, int cols) { sm_run(x, out, rows, cols, SM_LOG); }
 void bd_logsumexp(const float *x, float *out, int rows, int cols) { sm_run(x, out, rows, cols, SM_LSE); }
+
+/* ---- bindings: the entry points native/kernels.def lists for this file (native/binding.h) ---- */
+#include "../binding.h"
+
+#ifdef BD_NAPI_BINDINGS
+/* softmax / logSoftmax / logsumexp (x, out, rows, cols) */
+static napi_value softmax_like(napi_env env, napi_callback_info info, const char *fn, int mode) {
+  call_t c;
+  if (!begin(&c, env, info, fn, 4)) return NULL;
+  int64_t lx, lo;
+  float *x = F32(0, "x", &lx), *out = F32(1, "out", &lo);
+  int64_t rows = arg_int(&c, 2, "rows", 0, I32MAX), cols = arg_int(&c, 3, "cols", 0, I32MAX);
+  need(&c, "x", lx, rows * cols);
+  need(&c, "out", lo, mode == 2 ? (cols > 0 ? rows : 0) : rows * cols);
+  if (c.failed) return NULL;
+  if (mode == 0) bd_softmax(x, out, (int)rows, (int)cols);
+  else if (mode == 1) bd_log_softmax(x, out, (int)rows, (int)cols);
+  else bd_logsumexp(x, out, (int)rows, (int)cols);
+  return undefined(env);
+}
+BD_NAPI(softmax) { return softmax_like(env, info, "softmax", 0); }
+BD_NAPI(log_softmax) { return softmax_like(env, info, "logSoftmax", 1); }
+BD_NAPI(logsumexp) { return softmax_like(env, info, "logsumexp", 2); }
+#endif
+
+#ifdef BD_WASM_BINDINGS
+BD_WASM(softmax) void w_softmax(const float *x, float *out, int r, int c) { bd_softmax(x, out, r, c); }
+
+BD_WASM(log_softmax) void w_log_softmax(const float *x, float *out, int r, int c) { bd_log_softmax(x, out, r, c); }
+
+BD_WASM(logsumexp) void w_logsumexp(const float *x, float *out, int r, int c) { bd_logsumexp(x, out, r, c); }
+#endif

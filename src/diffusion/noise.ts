@@ -6,7 +6,7 @@
  * (tsample.ts), not here: the reference draws p = t in [beta, omega] and keeps w = -1/t, dropping the paper's factor
  * (omega - beta) (spec 4.7) — so clipped training losses are rescaled NELBOs, not likelihoods.
  */
-import { sigmaFromP, SIGMA_MAX } from '../sampling/schedule.js';
+import { sigmaFromP, SIGMA_MAX } from './schedule.js';
 
 const f32 = Math.fround;
 

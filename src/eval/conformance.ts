@@ -12,7 +12,7 @@ import { blockDiffusionSpans, spansToDense } from '../model/mask.js';
 import { readNpy, npyToFloat64, npyToInt32, type NpyArray } from '../model/npy.js';
 import { subsLogProbs } from '../diffusion/subs.js';
 import { nelboEval } from '../training/objective.js';
-import { nucleusFilter } from '../sampling/nucleus.js';
+import { nucleusFilter } from '../tensor/sampling/nucleus.js';
 import { compareArrays, type Comparison } from './compare.js';
 import { hasTrace, replayTrace, type ReplayReport, type TraceMode } from './sampler-replay.js';
 

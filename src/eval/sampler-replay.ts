@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DiT } from '../model/dit.js';
 import { npyToFloat64, npyToInt32, readNpy } from '../model/npy.js';
-import { ReplayRandom } from '../sampling/random.js';
+import { ReplayRandom } from '../tensor/sampling/random.js';
 import { sampleSemiAR } from '../sampling/semi-ar.js';
 import type { StepTrace } from '../sampling/block.js';
 

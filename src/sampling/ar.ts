@@ -9,8 +9,8 @@
 import type { DiT } from '../model/dit.js';
 import { KVCache } from '../model/kvcache.js';
 import { NEG_INF } from '../diffusion/subs.js';
-import { sampleCategorical } from './categorical.js';
-import { applyFilters } from './filters.js';
+import { sampleCategorical } from '../tensor/sampling/categorical.js';
+import { applyFilters } from '../tensor/sampling/filters.js';
 import { positiveInt, resolveIds, validateCommon, type CommonOptions, type SampleResult } from './options.js';
 import { checkStop } from './stop.js';
 

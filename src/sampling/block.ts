@@ -9,9 +9,9 @@
  * `denoiseBlockSteps` is the loop as a generator that yields every model call it needs (see ModelCall: the driver
  * runs it, alone or batched with other runs', and may yield to the event loop); `denoiseBlock` runs it to the end.
  */
-import type { ProbFilters } from './filters.js';
-import { categoricalNoise, type RandomSource, type RowNoise } from './random.js';
-import { ddpmFactors, linspaceF32, sigmaFromP } from './schedule.js';
+import type { ProbFilters } from '../tensor/sampling/filters.js';
+import { categoricalNoise, type RandomSource, type RowNoise } from '../tensor/sampling/random.js';
+import { ddpmFactors, linspaceF32, sigmaFromP } from '../diffusion/schedule.js';
 import { LazyProbs, ProbsPool, runCalls, type CallSteps, type RowDraw, type WindowModel } from './window-model.js';
 
 /**

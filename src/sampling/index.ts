@@ -8,11 +8,12 @@ export { denoiseBlock, denoiseBlockSteps, drain, validateParallel, DENOISE_MODES
 export { CachedWindowModel, UncachedWindowModel, ModelCall, runCalls, subsProbs, lastPositions, type WindowModel, type CallSteps } from './window-model.js';
 export { CallBatcher, type BatchStats } from './batcher.js';
 export { topLogprobs, type TokenLogprob } from './logprobs.js';
-export { sampleCategorical } from './categorical.js';
-export { applyFilters, validateFilters, type ProbFilters } from './filters.js';
-export { nucleusFilter } from './nucleus.js';
-export { ReplayRandom, SeededRandom, type RandomSource, type ReplayDraws } from './random.js';
-export { applyPosterior, ddpmFactors, linspaceF32, sigmaFromP, SIGMA_MAX } from './schedule.js';
+export { sampleCategorical } from '../tensor/sampling/categorical.js';
+export { applyFilters, validateFilters, type ProbFilters } from '../tensor/sampling/filters.js';
+export { nucleusFilter } from '../tensor/sampling/nucleus.js';
+export { ReplayRandom, SeededRandom, type RandomSource, type ReplayDraws } from '../tensor/sampling/random.js';
+export { applyPosterior } from '../tensor/sampling/posterior.js';
+export { ddpmFactors, linspaceF32, sigmaFromP, SIGMA_MAX } from '../diffusion/schedule.js';
 export { checkStop, windowEntropy, type StopCheck, type StopOptions, type StopReason } from './stop.js';
 export { resolveIds, type CommonOptions, type SampleResult, type TokenIds } from './options.js';
 

@@ -1,7 +1,7 @@
 /** Options and results shared by the samplers, with the checks that give clear errors for bad settings. */
 import type { DiT } from '../model/dit.js';
-import { validateFilters, type ProbFilters } from './filters.js';
-import type { RandomSource } from './random.js';
+import { validateFilters, type ProbFilters } from '../tensor/sampling/filters.js';
+import type { RandomSource } from '../tensor/sampling/random.js';
 import { validateStop, type StopOptions, type StopReason } from './stop.js';
 
 export interface TokenIds {

@@ -4,10 +4,10 @@
  * the logits, then a final denoising step at t = eps. The model must be time-conditioned (the reference asserts it).
  */
 import type { DiT } from '../model/dit.js';
-import { sampleCategorical } from './categorical.js';
-import { applyFilters } from './filters.js';
+import { sampleCategorical } from '../tensor/sampling/categorical.js';
+import { applyFilters } from '../tensor/sampling/filters.js';
 import { positiveInt, resolveIds, validateCommon, type CommonOptions, type SampleResult } from './options.js';
-import { linspaceF32, sigmaFromP } from './schedule.js';
+import { linspaceF32, sigmaFromP } from '../diffusion/schedule.js';
 import { checkStop } from './stop.js';
 
 export interface SEDDOptions extends CommonOptions {

@@ -9,9 +9,9 @@
  * in its text) is settled before the next stride as it stands, stop reason 'halted'.
  */
 import { denoiseBlockSteps, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
-import type { ProbFilters } from './filters.js';
+import type { ProbFilters } from '../tensor/sampling/filters.js';
 import type { ResolvedIds } from './options.js';
-import type { RandomSource } from './random.js';
+import type { RandomSource } from '../tensor/sampling/random.js';
 import { checkStop, type StopOptions, type StopReason } from './stop.js';
 import { ModelCall, ProbsPool, type WindowModel } from './window-model.js';
 

@@ -8,8 +8,8 @@ import type { DiT, Layout } from '../model/dit.js';
 import { KVCache, type CacheStep, type StepOptions } from '../model/kvcache.js';
 import { subsLogProbs } from '../diffusion/subs.js';
 import { NOT_A_DISTRIBUTION, type SampleRowsArgs } from '../tensor/backend.js';
-import { notADistribution, rankFilters, type ProbFilters } from './filters.js';
-import type { RowNoise } from './random.js';
+import { notADistribution, rankFilters, type ProbFilters } from '../tensor/sampling/filters.js';
+import type { RowNoise } from '../tensor/sampling/random.js';
 
 /**
  * A model call a sampler needs: samplers are generators that yield it and are resumed with its logits, so whoever

@@ -193,7 +193,7 @@ export interface AdamWArgs {
   gradScale: number;
 }
 
-/** Filters between the denoiser and a draw, applied in this order (src/sampling/filters.ts has the definitions). */
+/** Filters between the denoiser and a draw, applied in this order (src/tensor/sampling/filters.ts has the definitions). */
 export interface RowFilters {
   /** p^(1/temperature), renormalised (as (p / max p)^(1/T): no underflow); 1 = off; 0 = greedy (argmax, ties to the lowest id) */
   temperature?: number;
@@ -233,7 +233,7 @@ export interface SampleRowsArgs {
   drawRow?: Int32Array | null;
   /** [draws][V] uniform noise of each draw, or ... */
   noise?: Float64Array | null;
-  /** ... [draws][3]: the seeded draw's two words and row (src/sampling/random.ts seededRow), regenerated in place */
+  /** ... [draws][3]: the seeded draw's two words and row (src/tensor/sampling/random.ts seededRow), regenerated in place */
   seeds?: Int32Array | null;
   posterior?: { keep: number; stay: number; maskId: number } | null;
   /** [draws] tokens */

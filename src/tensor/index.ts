@@ -7,6 +7,7 @@ import { RefBackend } from './ref.js';
 
 export type * from './backend.js';
 export { RefBackend } from './ref.js';
+export { Rng } from './rng.js';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['native', 'wasm', 'ref'];
 const NAMES = BACKEND_NAMES;

@@ -1,6 +1,7 @@
 /**
- * Native backend: thin wrapper over the N-API addon build/Release/bd3lm.node (native/addon.c). The addon reads
- * the typed arrays in place and validates shapes; this file only fills the documented defaults.
+ * Native backend: thin wrapper over the N-API addon build/Release/bd3lm.node (native/addon.c registers the entry
+ * points of native/kernels.def). The addon reads the typed arrays in place and validates shapes; this file only
+ * fills the documented defaults.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -25,7 +26,7 @@ import { isStored } from './stored.js';
 type F32 = Float32Array;
 type Opt = Float32Array | null;
 
-/** Positional signatures exported by native/addon.c. */
+/** Positional signatures of the addon: one per line of native/kernels.def (its JS name), plus threads and info. */
 interface Addon {
   threads(): number;
   info(): { openblas: boolean; openblasCore: string | null; simd: string; threads: number };

@@ -18,10 +18,10 @@ import type {
 } from './backend.js';
 import { NOT_A_DISTRIBUTION } from './backend.js';
 import { isStored, widenStored } from './stored.js';
-import { applyFilters, isDistribution, notADistribution } from '../sampling/filters.js';
-import { sampleRow } from '../sampling/categorical.js';
-import { seededRow } from '../sampling/random.js';
-import { applyPosterior } from '../sampling/schedule.js';
+import { applyFilters, isDistribution, notADistribution } from './sampling/filters.js';
+import { sampleRow } from './sampling/categorical.js';
+import { seededRow } from './sampling/random.js';
+import { applyPosterior } from './sampling/posterior.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 

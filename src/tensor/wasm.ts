@@ -60,6 +60,7 @@ export interface WasmBackend extends Backend {
 type Arr = Float32Array | Int32Array | Uint16Array | Int8Array | Float64Array;
 type Ptr = number;
 
+/** The module's exports: one per line of native/kernels.def (its export name), plus the runtime's (native/wasm). */
 interface Exports {
   __stack_pointer: WebAssembly.Global;
   __tls_size?: WebAssembly.Global;

@@ -5,7 +5,7 @@
  * that is not a distribution (a NaN from a broken model) is an error, never a draw.
  * These are the definitions; the block sampler runs them inside the backend's `sampleRows` kernel.
  */
-import type { RowFilters } from '../tensor/backend.js';
+import type { RowFilters } from '../backend.js';
 import { nucleusFilter, topKFilter } from './nucleus.js';
 
 export type ProbFilters = RowFilters;

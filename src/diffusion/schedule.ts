@@ -40,13 +40,3 @@ export function ddpmFactors(t: number, dt: number): { keep: number; stay: number
   const stay = f32(s / tt);
   return { keep: f32(1 - stay), stay };
 }
-
-/** The posterior in place on probability rows [rows][V]: every p times keep, then the mask entry set to stay. */
-export function applyPosterior(probs: Float64Array, rows: number, V: number, q: { keep: number; stay: number; maskId: number }): Float64Array {
-  for (let row = 0; row < rows; row++) {
-    const o = row * V;
-    for (let v = 0; v < V; v++) probs[o + v] *= q.keep;
-    probs[o + q.maskId] = q.stay;
-  }
-  return probs;
-}

@@ -4,7 +4,7 @@
  * `torch.randint` for the first-hitting position. A `RandomSource` serves the same three kinds of draw, so the golden
  * traces can be replayed draw for draw (`ReplayRandom`) and normal runs use a seeded generator (`SeededRandom`).
  */
-import { Rng } from '../tensor/rng.js';
+import { Rng } from '../rng.js';
 
 export interface RandomSource {
   /** one float64 in [0, 1): the first-hitting `t *= u^(1/n)` draw (np.random.rand) */
