@@ -4,7 +4,7 @@
  * model calls (exit 130). --length counts new tokens; it is rounded up to whole blocks and the output trimmed.
  */
 import { generate, type GenerateOptions } from '../sampling/generate.js';
-import { DENOISE_MODES, PARALLEL_DEFAULTS, type DenoiseMode } from '../sampling/block.js';
+import { DENOISE_MODES, PARALLEL_DEFAULTS, type DenoiseMode } from '../sampling/rules/registry.js';
 import { numberFlag } from './args.js';
 import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 import { loadFlaggedModel, MODEL_OPTIONS } from './model-flags.js';

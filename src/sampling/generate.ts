@@ -15,7 +15,8 @@
 import type { DiT } from '../model/dit.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { TextStream } from '../data/text-stream.js';
-import { DENOISE_MODES, PARALLEL_DEFAULTS, validateParallel, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+import type { DdpmGrid, DenoiseMode, StepTrace } from './block.js';
+import { resolveRule } from './rules/registry.js';
 import { validateFilters } from './filters.js';
 import { SeededRandom } from './random.js';
 import type { StopOptions, StopReason } from './stop.js';
@@ -174,15 +175,14 @@ function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]
   if (cfg.causal) throw new Error('generate needs a diffusion model (bd3lm or mdlm); this one is causal (AR)');
   if (tok.vocabSize !== cfg.vocabSize) throw new Error(`the ${tok.name} tokenizer has ${tok.vocabSize} ids, the model ${cfg.vocabSize}`);
   const mode = o.sampler ?? 'first-hitting';
-  if (!DENOISE_MODES.includes(mode)) throw new Error(`unknown sampler '${String(mode)}' (expected ${DENOISE_MODES.join(', ')})`);
-  validateParallel(mode, o.threshold ?? PARALLEL_DEFAULTS.threshold, o.entropyBound ?? PARALLEL_DEFAULTS.entropyBound);
+  const { rule } = resolveRule(mode, o);
   validateFilters(o);
   const bs = intOpt('blockSize', o.blockSize, cfg.blockSize, 1);
   if (bs !== cfg.blockSize) warnings.push(`block size ${bs} differs from the ${cfg.blockSize} the model was trained with; expect worse samples`);
   const C = Math.floor(cfg.modelLength / bs) * bs;
   if (C < bs) throw new Error(`blockSize ${bs} exceeds the model length ${cfg.modelLength}`);
   const steps = intOpt('steps', o.steps, bs, 1);
-  if (mode === 'first-hitting' && steps < bs) throw new Error(`first-hitting reveals one token per step: steps must be >= blockSize (${bs}), got ${steps}`);
+  if (steps < rule.minSteps(bs)) throw new Error(`${rule.name} needs steps >= ${rule.minSteps(bs)} to finish a block of ${bs}, got ${steps}`);
   const maxNew = intOpt('maxNewTokens', o.maxNewTokens, NaN, 0);
   const B = intOpt('batch', o.batch, 1, 1);
   const ids = typeof o.prompt === 'string' ? tok.encode(o.prompt) : Array.from(o.prompt ?? []);
