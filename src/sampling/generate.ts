@@ -1,5 +1,6 @@
 /**
- * `generate`: the user-facing sampler. A prompt (text or ids), B sequences at once, any of the four block updates,
+ * `generate`: the user-facing sampler, for every model family (BD3-LM, MDLM, SEDD, AR: `modelFamily` of the config).
+ * A prompt (text or ids), B sequences at once, any denoising rule of the registry (rules/registry.ts),
  * streamed as events: one `block` per finished block and sequence, optional `step`s (every reveal, for
  * visualisation), then `done`. Runs the same stride loop as `sampleSemiAR` (strides.ts) and gives the event loop a
  * turn after every model call, so it never blocks longer than one forward pass. No Node-only imports: it can run
@@ -10,7 +11,9 @@
  * block denoised, its prompt tokens fixed. Mask ids inside a token prompt are infilled (from the left context and
  * their own block only: blocks are causal). Of a prompt longer than the context C (the model length rounded down to
  * blocks) only the window of the first sampled block is run (its last C tokens, with that block); later blocks
- * slide the window on as the reference's cache does (spec 5.5, 5.6).
+ * slide the window on as the reference's cache does (spec 5.5, 5.6). MDLM: windows of the model length L, full
+ * attention, no cache (mdlm.ts); SEDD: the whole row at once, one `block` event at the end (sedd.ts); AR: one token
+ * per forward, one `block` event per token (ar.ts). Each gives its dedicated sampler's sequence for the same seed.
  */
 import type { DiT } from '../model/dit.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -52,7 +55,10 @@ export interface GenerateOptions {
   threshold?: number;
   /** 'entropy' sampler's bound in nats (default 1) */
   entropyBound?: number;
-  /** steps per block (default L'; first hitting needs >= L'; the parallel samplers finish within it) */
+  /**
+   * steps per block (default L'; first hitting needs >= L'; the parallel samplers finish within it); MDLM: per
+   * window, SEDD: in all (default: the model length); AR: unused
+   */
   steps?: number;
   /** DDPM time grid (default 'exact': no t = 0 step, unlike the reference grid; see block.ts) */
   ddpmGrid?: DdpmGrid;
@@ -90,7 +96,7 @@ export interface BlockEvent {
   type: 'block';
   /** sequence index in the batch */
   seq: number;
-  /** block index within the sequence (blocks of L' from position 0, BOS included) */
+  /** block index within the sequence (blocks of L' from position 0, BOS included; MDLM: the window; AR: the position) */
   index: number;
   /** the block's new tokens (prompt positions excluded, the stop cut and length applied) */
   tokens: number[];
