@@ -12,7 +12,7 @@
 import type { ProbFilters } from './filters.js';
 import { categoricalNoise, type RandomSource, type RowNoise } from './random.js';
 import { resolveRule, type DenoiseMode } from './rules/registry.js';
-import type { DdpmGrid, StepContext } from './rules/rule.js';
+import type { RuleOptions, StepContext } from './rules/rule.js';
 import { sigmaFromP } from './schedule.js';
 import { LazyProbs, ProbsPool, runCalls, type CallSteps, type RowDraw, type WindowModel } from './window-model.js';
 
@@ -32,7 +32,8 @@ export interface StepTrace {
   xOut: Int32Array;
 }
 
-export interface BlockOptions {
+/** the rule's options (threshold, entropyBound, ddpmGrid) are RuleOptions' */
+export interface BlockOptions extends RuleOptions {
   wm: WindowModel;
   /** [batch][W], updated in place */
   window: Int32Array;
@@ -41,17 +42,13 @@ export interface BlockOptions {
   /** how many trailing positions of each window are sampled (L' for BD3-LM, the window for MDLM) */
   active: number;
   steps: number;
+  /** the denoising rule (rules/registry.ts) */
   mode: DenoiseMode;
-  ddpmGrid?: DdpmGrid;
   random: RandomSource;
   /** one source per item (overrides `random`): item b's draws come from randoms[b] only */
   randoms?: RandomSource[];
   maskId: number;
   filters: ProbFilters;
-  /** 'threshold' mode: tau in [0, 1] (1 = one token per step; default 0.9) */
-  threshold?: number;
-  /** 'entropy' mode: gamma >= 0 in nats (0 = one token per step, Infinity = whole block; default 1) */
-  entropyBound?: number;
   /** store the finished block (KV cache) once it has no mask left; default true */
   commit?: boolean;
   /**
