@@ -124,6 +124,23 @@ test('SEDD through generate = sampleSEDD; batch = independent runs; length and l
   assert.throws(() => generate(models.sedd, tok, { maxNewTokens: 4, logprobs: 1 }), /logprobs is not available for a SEDD model/);
 });
 
+test('AR: halt ends a sequence after the tokens streamed so far (stop strings in the server)', async () => {
+  const gen = generate(models.ar, tok, { maxNewTokens: 15, seed: 2, stopOnEos: false, batch: 2 });
+  const streamed: number[] = [];
+  for await (const ev of gen) {
+    if (ev.type === 'block' && ev.seq === 0) {
+      streamed.push(...ev.tokens);
+      if (streamed.length === 3) gen.halt(0);
+    }
+    if (ev.type === 'done') {
+      assert.equal(ev.sequences[0].stopReason, 'halted');
+      assert.deepEqual(ev.sequences[0].tokens, streamed);
+      assert.equal(ev.sequences[1].tokens.length, 15, 'the other sequence goes on');
+    }
+  }
+  assert.equal(streamed.length, 3);
+});
+
 test('every family honours abort between model calls (the run stops, the promise rejects with AbortError)', async () => {
   for (const [name, model] of Object.entries(models)) {
     const ac = new AbortController();
