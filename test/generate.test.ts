@@ -246,7 +246,9 @@ test('option errors and warnings', () => {
   bad({ topP: 0 }, /topP/);
   assert.throws(() => generate(model, tok, {} as GenerateOptions), /maxNewTokens/);
   const ar = randomModel(be, withModelType({ ...PRESETS.tiny, hiddenDim: 32, condDim: 16, nBlocks: 2, nHeads: 2, vocabSize: 41, modelLength: 16 }, 'ar'), 5);
-  assert.throws(() => generate(ar, tok, { maxNewTokens: 4 }), /causal/);
+  // an AR model samples one token per forward (generate-families.test.ts): the diffusion options only warn
+  assert.equal(generate(ar, tok, { maxNewTokens: 4 }).warnings.length, 0);
+  assert.match(generate(ar, tok, { maxNewTokens: 4, steps: 3 }).warnings[0], /AR model draws one token per forward pass/);
   assert.match(generate(model, tok, { maxNewTokens: 4, blockSize: 8 }).warnings[0], /block size 8 differs from the 4/);
   assert.equal(generate(model, tok, { maxNewTokens: 4 }).warnings.length, 0);
 });

@@ -1,10 +1,10 @@
 /**
- * `bd3lm sample`: text from a model folder. Text is printed as blocks finish (--stream) or at the end; NFE, tokens/s
+ * `bd3lm sample`: text from a model folder (any model type: BD3-LM, MDLM, SEDD, AR; see `generate`). Text is printed as blocks finish (--stream) or at the end; NFE, tokens/s
  * and the stop reason go to stderr, or everything as one JSON line on stdout (--json). Ctrl-C aborts between two
  * model calls (exit 130). --length counts new tokens; it is rounded up to whole blocks and the output trimmed.
  */
 import { generate, type GenerateOptions } from '../sampling/generate.js';
-import { DENOISE_MODES, PARALLEL_DEFAULTS, type DenoiseMode } from '../sampling/block.js';
+import { DENOISE_MODES, PARALLEL_DEFAULTS, type DenoiseMode } from '../sampling/rules/registry.js';
 import { numberFlag } from './args.js';
 import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 import { loadFlaggedModel, MODEL_OPTIONS } from './model-flags.js';
@@ -22,7 +22,7 @@ export const SAMPLE = defineCommand({
     temperature: { value: 'T', help: 'divide the logits by T (0 = greedy: the most likely token, ties to the lowest id)' },
     threshold: { value: 'TAU', help: `threshold sampler: reveal tokens whose top probability exceeds TAU (default ${PARALLEL_DEFAULTS.threshold})` },
     'entropy-bound': { value: 'GAMMA', help: `entropy sampler: reveal lowest-entropy tokens while their sum stays under GAMMA (default ${PARALLEL_DEFAULTS.entropyBound})` },
-    steps: { value: 'N', help: 'ddpm sampler: steps per block (default: the block size)' },
+    steps: { value: 'N', help: 'denoising steps per block (default: the block size; MDLM: per window, SEDD: in all, default the model length)' },
     'block-size': { value: 'N', help: "block size L' (default: the model's)" },
     batch: { value: 'N', help: 'sequences generated together (default 1)' },
     seed: { value: 'S', help: 'random seed (default: random; a batch uses S, S+1, ...)' },

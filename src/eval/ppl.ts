@@ -8,6 +8,7 @@
  * tokenizers compare.
  */
 import type { DiT } from '../model/dit.js';
+import { modelFamily } from '../model/config.js';
 import { Rng } from '../tensor/rng.js';
 import { nelboEval, type Algo } from '../training/objective.js';
 
@@ -27,10 +28,7 @@ export interface PplReport {
 
 /** The objective a checkpoint was trained with, from its config. */
 export function algoOf(model: DiT): Algo {
-  const c = model.config;
-  if (c.causal) return 'ar';
-  if (c.modelType === 'mdlm') return c.timeConditioning ? 'sedd' : 'mdlm';
-  return 'bd3lm';
+  return modelFamily(model.config);
 }
 
 /** Evaluates batches of clean rows [B][L]; `seed` fixes the Monte-Carlo draws of t and x_t. */

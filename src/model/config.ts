@@ -57,6 +57,14 @@ export const PRESETS: Record<PresetName, ModelConfig> = Object.fromEntries(
   ]),
 ) as Record<PresetName, ModelConfig>;
 
+/** How a model is trained and sampled: its type, and SEDD for a time-conditioned MDLM (the score-entropy baseline). */
+export type ModelFamily = ModelType | 'sedd';
+export function modelFamily(cfg: ModelConfig): ModelFamily {
+  if (cfg.causal) return 'ar';
+  if (cfg.modelType === 'mdlm') return cfg.timeConditioning ? 'sedd' : 'mdlm';
+  return 'bd3lm';
+}
+
 /** Upper bounds of the config fields checked at load (the largest real BD3-LM / MDLM: L = 1024..131072, 12-24 layers). */
 export const LIMITS = {
   vocabSize: 2 ** 24,

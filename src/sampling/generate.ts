@@ -1,5 +1,6 @@
 /**
- * `generate`: the user-facing sampler. A prompt (text or ids), B sequences at once, any of the four block updates,
+ * `generate`: the user-facing sampler, for every model family (BD3-LM, MDLM, SEDD, AR: `modelFamily` of the config).
+ * A prompt (text or ids), B sequences at once, any denoising rule of the registry (rules/registry.ts),
  * streamed as events: one `block` per finished block and sequence, optional `step`s (every reveal, for
  * visualisation), then `done`. Runs the same stride loop as `sampleSemiAR` (strides.ts) and gives the event loop a
  * turn after every model call, so it never blocks longer than one forward pass. No Node-only imports: it can run
@@ -10,16 +11,23 @@
  * block denoised, its prompt tokens fixed. Mask ids inside a token prompt are infilled (from the left context and
  * their own block only: blocks are causal). Of a prompt longer than the context C (the model length rounded down to
  * blocks) only the window of the first sampled block is run (its last C tokens, with that block); later blocks
- * slide the window on as the reference's cache does (spec 5.5, 5.6).
+ * slide the window on as the reference's cache does (spec 5.5, 5.6). MDLM: windows of the model length L, full
+ * attention, no cache (mdlm.ts); SEDD: the whole row at once, one `block` event at the end (sedd.ts); AR: one token
+ * per forward, one `block` event per token (ar.ts). Each gives its dedicated sampler's sequence for the same seed.
  */
 import type { DiT } from '../model/dit.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { TextStream } from '../data/text-stream.js';
-import { DENOISE_MODES, PARALLEL_DEFAULTS, validateParallel, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+import type { DdpmGrid, DenoiseMode, StepTrace } from './block.js';
+import { resolveRule } from './rules/registry.js';
+import { modelFamily, type ModelFamily } from '../model/config.js';
+import { arSteps } from './ar.js';
+import { mdlmStrides } from './mdlm.js';
+import { seddSteps } from './sedd.js';
 import { validateFilters } from '../tensor/sampling/filters.js';
 import { SeededRandom } from '../tensor/sampling/random.js';
 import type { StopOptions, StopReason } from './stop.js';
-import { runStrideSteps, type Stride } from './strides.js';
+import { runStrideSteps, type Stride, type StrideDone, type StrideRunResult } from './strides.js';
 import { abortError, yieldToEventLoop } from './tick.js';
 import { CachedWindowModel, UncachedWindowModel, type ModelCall, type WindowModel } from './window-model.js';
 import { topLogprobs, type TokenLogprob } from './logprobs.js';
@@ -47,7 +55,10 @@ export interface GenerateOptions {
   threshold?: number;
   /** 'entropy' sampler's bound in nats (default 1) */
   entropyBound?: number;
-  /** steps per block (default L'; first hitting needs >= L'; the parallel samplers finish within it) */
+  /**
+   * steps per block (default L'; first hitting needs >= L'; the parallel samplers finish within it); MDLM: per
+   * window, SEDD: in all (default: the model length); AR: unused
+   */
   steps?: number;
   /** DDPM time grid (default 'exact': no t = 0 step, unlike the reference grid; see block.ts) */
   ddpmGrid?: DdpmGrid;
@@ -85,7 +96,7 @@ export interface BlockEvent {
   type: 'block';
   /** sequence index in the batch */
   seq: number;
-  /** block index within the sequence (blocks of L' from position 0, BOS included) */
+  /** block index within the sequence (blocks of L' from position 0, BOS included; MDLM: the window; AR: the position) */
   index: number;
   /** the block's new tokens (prompt positions excluded, the stop cut and length applied) */
   tokens: number[];
@@ -147,6 +158,7 @@ export interface GenerationLayout {
 export type GenerateResult = DoneEvent;
 
 interface Plan {
+  family: ModelFamily;
   bs: number;
   C: number;
   steps: number;
@@ -168,21 +180,44 @@ function intOpt(name: string, v: number | undefined, fallback: number, min: numb
   return n;
 }
 
+/**
+ * BD3-LM's strides: blocks of bs, each denoised in the window of the last C tokens. A prompt longer than the window:
+ * the first block that has a mask sees only its window, so the prompt blocks before that window are never run (the
+ * no-cache sampler's view, spec 5.6; the KV cache then starts at the window): a prompt of any length costs about one
+ * window of model work.
+ */
+function blockStrides(length: number, bs: number, C: number, firstMask: number): { strides: Stride[]; total: number; skipped: number } {
+  const nBlocks = Math.ceil(length / bs);
+  const first = Math.min(Math.floor(firstMask / bs), nBlocks - 1);
+  const skipped = Math.max(0, first - (C / bs - 1));
+  const strides: Stride[] = [];
+  for (let s = skipped; s < nBlocks; s++) {
+    const end = (s + 1) * bs;
+    strides.push({ start: Math.max(end - C, 0), end, active: bs });
+  }
+  return { strides, total: nBlocks * bs, skipped };
+}
+
 /** Validates everything up front, so bad options throw from `generate()` itself. */
 function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]): Plan {
   const cfg = model.config;
-  if (cfg.causal) throw new Error('generate needs a diffusion model (bd3lm or mdlm); this one is causal (AR)');
+  const family = modelFamily(cfg);
   if (tok.vocabSize !== cfg.vocabSize) throw new Error(`the ${tok.name} tokenizer has ${tok.vocabSize} ids, the model ${cfg.vocabSize}`);
   const mode = o.sampler ?? 'first-hitting';
-  if (!DENOISE_MODES.includes(mode)) throw new Error(`unknown sampler '${String(mode)}' (expected ${DENOISE_MODES.join(', ')})`);
-  validateParallel(mode, o.threshold ?? PARALLEL_DEFAULTS.threshold, o.entropyBound ?? PARALLEL_DEFAULTS.entropyBound);
+  const { rule } = resolveRule(mode, o);
   validateFilters(o);
+  if (family !== 'bd3lm' && o.blockSize !== undefined && o.blockSize !== cfg.blockSize) {
+    throw new Error(`blockSize applies to bd3lm models; this ${family} model's is fixed at ${cfg.blockSize}, got ${o.blockSize}`);
+  }
+  if (family === 'ar' && (o.steps !== undefined || mode !== 'first-hitting' || o.threshold !== undefined || o.entropyBound !== undefined)) {
+    warnings.push('an AR model draws one token per forward pass: sampler, steps, threshold and entropyBound do not apply');
+  }
+  if (family === 'sedd' && o.logprobs !== undefined) throw new Error("logprobs is not available for a SEDD model (its draws are not from the denoiser's p(x0))");
   const bs = intOpt('blockSize', o.blockSize, cfg.blockSize, 1);
   if (bs !== cfg.blockSize) warnings.push(`block size ${bs} differs from the ${cfg.blockSize} the model was trained with; expect worse samples`);
   const C = Math.floor(cfg.modelLength / bs) * bs;
   if (C < bs) throw new Error(`blockSize ${bs} exceeds the model length ${cfg.modelLength}`);
   const steps = intOpt('steps', o.steps, bs, 1);
-  if (mode === 'first-hitting' && steps < bs) throw new Error(`first-hitting reveals one token per step: steps must be >= blockSize (${bs}), got ${steps}`);
   const maxNew = intOpt('maxNewTokens', o.maxNewTokens, NaN, 0);
   const B = intOpt('batch', o.batch, 1, 1);
   const ids = typeof o.prompt === 'string' ? tok.encode(o.prompt) : Array.from(o.prompt ?? []);
@@ -191,18 +226,23 @@ function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]
   if (prefix.length === 0) throw new Error('empty prompt without BOS: nothing to condition on (keep addBos or give a prompt)');
   if (prefix[0] === tok.mask) throw new Error('the first token cannot be a mask');
   const length = prefix.length + maxNew;
-  const nBlocks = Math.ceil(length / bs);
-  const strides: Stride[] = [];
-  // A prompt longer than the window: the first block that has a mask sees only its window, so the prompt blocks
-  // before that window are never run (the no-cache sampler's view, spec 5.6; the KV cache then starts at the
-  // window): a prompt of any length costs about one window of model work.
   let firstMask = prefix.indexOf(tok.mask);
   if (firstMask < 0) firstMask = prefix.length;
-  const first = Math.min(Math.floor(firstMask / bs), nBlocks - 1);
-  const skipped = Math.max(0, first - (C / bs - 1));
-  for (let s = skipped; s < nBlocks; s++) {
-    const end = (s + 1) * bs;
-    strides.push({ start: Math.max(end - C, 0), end, active: bs });
+  const isMask = (q: number) => q >= prefix.length || prefix[q] === tok.mask;
+  let strides: Stride[] = [];
+  let total = length;
+  let skipped = 0;
+  if (family === 'sedd' && length > cfg.modelLength) {
+    throw new Error(`a SEDD model samples at most its length ${cfg.modelLength} tokens at once: BOS + prompt + maxNewTokens = ${length}`);
+  }
+  if (family === 'mdlm') ({ strides, total } = mdlmStrides(length, cfg.modelLength));
+  if (family === 'bd3lm') ({ strides, total, skipped } = blockStrides(length, bs, C, firstMask));
+  // the rule must finish every block (first hitting: one mask per step); an MDLM window holds up to L masks
+  if (family === 'bd3lm' && steps < rule.minSteps(bs)) throw new Error(`${rule.name} reveals one token per step: steps must be >= blockSize (${bs}), got ${steps}`);
+  for (const [i, s] of family === 'mdlm' ? strides.entries() : []) {
+    let masks = 0;
+    for (let q = i > 0 ? strides[i - 1].end : 0; q < s.end; q++) if (isMask(q)) masks++;
+    if (steps < rule.minSteps(masks)) throw new Error(`${rule.name} reveals one token per step: steps must be >= ${rule.minSteps(masks)} (the masks of window ${i}), got ${steps}`);
   }
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
   const seeds = Array.isArray(seed) ? seed.slice() : Array.from({ length: B }, (_, b) => ((seed as number) + b) >>> 0);
@@ -211,7 +251,7 @@ function plan(model: DiT, tok: Tokenizer, o: GenerateOptions, warnings: string[]
   for (const s of seeds) if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) throw new Error(`seed must be an integer in 0..2^32-1, got ${s}`);
   // stopOnEos alone: an EOS check from the first token on (window 1; entropy is never < -1)
   const stop = o.stop !== undefined ? (o.stop === false ? null : o.stop) : (o.stopOnEos ?? true) ? { varLength: true, window: 1, minEntropy: -1 } : null;
-  return { bs, C, steps, mode, prefix, length, total: nBlocks * bs, strides, skipped, seeds, B, stop };
+  return { family, bs, C, steps, mode, prefix, length, total, strides, skipped, seeds, B, stop };
 }
 
 /**
@@ -337,8 +377,6 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
         }
       }
     : undefined;
-  const chunk = Math.max(bs, Math.floor(PROMPT_CHUNK_TOKENS / bs) * bs);
-  const wm: WindowModel = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C, p.total - p.skipped * bs > p.C, chunk) : new UncachedWindowModel(model, 'block-causal', bs);
   // the distribution each generated token was drawn from, by sequence position (only with `logprobs`)
   const drawn: Map<number, TokenLogprob>[] = Array.from({ length: B }, () => new Map());
   const onReveal = o.logprobs === undefined ? undefined : (b: number, pos: number, token: number, probs: Float64Array) => {
@@ -346,12 +384,28 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
   };
   const runCall = o.runCall ?? runAlone;
   const streams = Array.from({ length: B }, () => new TextStream(tok, { skipSpecial: true }));
-  try {
-    const g = runStrideSteps({
+  const random = p.seeds.map((s) => new SeededRandom(s));
+  const ids = { maskId: tok.mask, bos: tok.bos, eos: tok.eos };
+  let wm: WindowModel | undefined;
+  let g: Generator<StrideDone | ModelCall, StrideRunResult, Float32Array | undefined>;
+  // every family's sampler yields its model calls and finished strides (an AR token, a SEDD sequence)
+  if (p.family === 'ar') {
+    g = arSteps({ model, x, batch: B, prefix: P0, context: model.config.modelLength, cache: o.cache ?? true, filters: o, random, ids, stop: p.stop, onReveal, halt: halted });
+  } else if (p.family === 'sedd') {
+    g = seddSteps({ model, x, batch: B, steps: p.steps, eps: 1e-5, filters: o, random, ids, stop: p.stop, generatedFrom: P0, halt: halted });
+  } else {
+    // MDLM: full attention over each window, no KV cache (as the reference)
+    const chunk = Math.max(bs, Math.floor(PROMPT_CHUNK_TOKENS / bs) * bs);
+    if (p.family === 'mdlm') wm = new UncachedWindowModel(model, 'bidirectional', model.config.modelLength);
+    else wm = (o.cache ?? true) ? new CachedWindowModel(model, B, bs, p.C, p.total - p.skipped * bs > p.C, chunk) : new UncachedWindowModel(model, 'block-causal', bs);
+    g = runStrideSteps({
       wm, x, batch: B, strides: p.strides, length: p.length, steps: p.steps, mode: p.mode, ddpmGrid: o.ddpmGrid ?? 'exact',
-      threshold: o.threshold, entropyBound: o.entropyBound, filters: o, random: p.seeds.map((s) => new SeededRandom(s)),
-      ids: { maskId: tok.mask, bos: tok.bos, eos: tok.eos }, stop: p.stop, generatedFrom: P0, onStep, onReveal, halt: halted,
+      threshold: o.threshold, entropyBound: o.entropyBound, filters: o, random, ids, stop: p.stop, generatedFrom: P0, onStep, onReveal, halt: halted,
     });
+  }
+  // positions before this were reported by earlier strides (an MDLM window re-runs half of the previous one)
+  let reported = 0;
+  try {
     let logits: Float32Array | undefined;
     let r = g.next();
     for (; !r.done; r = g.next(logits)) {
@@ -362,7 +416,8 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
       }
       const d = r.value;
       if (!('run' in d)) {
-        const from = Math.max(d.end - d.active, P0);
+        const from = Math.max(reported, d.end - d.active, P0);
+        reported = d.end;
         for (let b = 0; b < B; b++) {
           if (d.validEnd[b] < 0) continue;
           const tokens = Array.from(x.subarray(b * total + from, b * total + Math.max(from, d.validEnd[b])));
@@ -393,6 +448,7 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
       tokensPerSecond: seconds > 0 ? generated / seconds : 0, seconds, modelCalls: r.value.modelCalls, sequences, warnings,
     };
   } finally {
-    wm.dispose();
+    g.return(undefined as never); // a stopped run frees what its sampler holds (the AR KV cache)
+    wm?.dispose();
   }
 }

@@ -1,10 +1,12 @@
 /** Public sampling API: samplers, their options, and the building blocks for batching / streaming on top. */
 export { sampleSemiAR, planSemiAR, runStrides, type SemiAROptions, type Stride } from './semi-ar.js';
 export { runStrideSteps, type StrideRun, type StrideRunResult, type StrideDone, type SequenceResult } from './strides.js';
-export { sampleAR, arProbs, type AROptions } from './ar.js';
+export { sampleAR, arSteps, arProbs, type AROptions, type ARRun } from './ar.js';
 export { sampleMDLM, mdlmStrides, type MDLMOptions } from './mdlm.js';
-export { sampleSEDD, seddLogScore, type SEDDOptions } from './sedd.js';
-export { denoiseBlock, denoiseBlockSteps, drain, validateParallel, DENOISE_MODES, PARALLEL_DEFAULTS, type BlockOptions, type BlockResult, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+export { sampleSEDD, seddSteps, seddLogScore, type SEDDOptions, type SEDDRun } from './sedd.js';
+export { denoiseBlock, denoiseBlockSteps, drain, type BlockOptions, type BlockResult, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+export { denoiseRule, resolveRule, DENOISE_MODES, PARALLEL_DEFAULTS } from './rules/registry.js';
+export type { DenoiseRule, RuleOptions, StepContext, StepDraws } from './rules/rule.js';
 export { CachedWindowModel, UncachedWindowModel, ModelCall, runCalls, subsProbs, lastPositions, type WindowModel, type CallSteps } from './window-model.js';
 export { CallBatcher, type BatchStats } from './batcher.js';
 export { topLogprobs, type TokenLogprob } from './logprobs.js';

@@ -7,11 +7,13 @@
  */
 import type { DiT } from '../model/dit.js';
 import type { DdpmGrid, DenoiseMode, StepTrace } from './block.js';
+import type { RuleOptions } from './rules/rule.js';
+import { resolveRule } from './rules/registry.js';
 import { positiveInt, resolveIds, validateCommon, type CommonOptions, type SampleResult } from './options.js';
 import { runStrides, type Stride } from './semi-ar.js';
 import { UncachedWindowModel } from './window-model.js';
 
-export interface MDLMOptions extends CommonOptions {
+export interface MDLMOptions extends CommonOptions, RuleOptions {
   steps: number;
   mode?: DenoiseMode;
   ddpmGrid?: DdpmGrid;
@@ -31,13 +33,12 @@ export function mdlmStrides(length: number, L: number): { strides: Stride[]; tot
 export function sampleMDLM(model: DiT, o: MDLMOptions): SampleResult {
   validateCommon(o);
   positiveInt('steps', o.steps);
-  const mode = o.mode ?? 'first-hitting';
-  if (mode !== 'first-hitting' && mode !== 'ddpm') throw new Error(`unknown sampling mode '${String(mode)}' (expected 'first-hitting' or 'ddpm')`);
+  const { rule } = resolveRule(o.mode ?? 'first-hitting', o, 'sampling mode');
   if (model.config.causal) throw new Error('MDLM sampling needs a non-causal (diffusion) model');
   const ids = resolveIds(model, o);
   const { strides, total } = mdlmStrides(o.length, model.config.modelLength);
   const maxMasks = Math.max(...strides.map((s, i) => (i === 0 ? s.active - 1 : s.end - strides[i - 1].end)));
-  if (mode === 'first-hitting' && o.steps < maxMasks) throw new Error(`first-hitting needs steps >= ${maxMasks} (masks per stride), got ${o.steps}`);
+  if (o.steps < rule.minSteps(maxMasks)) throw new Error(`${rule.name} needs steps >= ${rule.minSteps(maxMasks)} (masks per stride), got ${o.steps}`);
   const x = new Int32Array(total).fill(ids.maskId);
   x[0] = ids.bos;
   const wm = new UncachedWindowModel(model, 'bidirectional', model.config.modelLength);

@@ -4,7 +4,8 @@
  * window past the model length, and the stop rules after every block.
  */
 import type { DiT } from '../model/dit.js';
-import { drain, PARALLEL_DEFAULTS, validateParallel, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+import { drain, type DdpmGrid, type DenoiseMode, type StepTrace } from './block.js';
+import { resolveRule } from './rules/registry.js';
 import { positiveInt, resolveIds, validateCommon, type CommonOptions, type ResolvedIds, type SampleResult } from './options.js';
 
 export type { Stride } from './strides.js';
@@ -56,13 +57,11 @@ export function planSemiAR(model: DiT, o: SemiAROptions): { bs: number; C: numbe
   validateCommon(o);
   const bs = positiveInt('blockSize', o.blockSize ?? model.config.blockSize);
   positiveInt('steps', o.steps);
-  const mode = o.mode ?? 'first-hitting';
-  validateParallel(mode, o.threshold ?? PARALLEL_DEFAULTS.threshold, o.entropyBound ?? PARALLEL_DEFAULTS.entropyBound);
-  if (o.ddpmGrid !== undefined && o.ddpmGrid !== 'reference' && o.ddpmGrid !== 'exact') throw new Error(`unknown ddpmGrid '${String(o.ddpmGrid)}'`);
+  const { rule } = resolveRule(o.mode ?? 'first-hitting', o, 'sampling mode');
   const maxC = Math.floor(model.config.modelLength / bs) * bs;
   if (maxC < bs) throw new Error(`blockSize ${bs} exceeds the model length ${model.config.modelLength}`);
-  // first hitting reveals one token per step: fewer steps than masks would leave masks behind
-  if (mode === 'first-hitting' && o.steps < bs) throw new Error(`first-hitting needs steps >= blockSize (${bs}) to unmask every block, got ${o.steps}`);
+  // e.g. first hitting reveals one token per step: fewer steps than masks would leave masks behind
+  if (o.steps < rule.minSteps(bs)) throw new Error(`${rule.name} needs steps >= blockSize (${bs}) to unmask every block, got ${o.steps}`);
   const C = o.context ?? maxC;
   if (!Number.isInteger(C) || C < bs || C % bs !== 0 || C > maxC) throw new Error(`context must be a multiple of the block size ${bs} in ${bs}..${maxC}, got ${o.context}`);
   return { bs, C, nBlocks: Math.ceil(o.length / bs) };

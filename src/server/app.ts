@@ -60,7 +60,6 @@ export interface CompletionServer {
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export function createCompletionServer(model: DiT, tokenizer: Tokenizer, opts: ServerOptions): CompletionServer {
-  if (model.config.causal) throw new Error('the server samples with block diffusion: give it a bd3lm or mdlm model, not an AR one');
   const o = { ...SERVER_DEFAULTS, maxBlockSize: model.config.blockSize, ...opts };
   const scheduler = new Scheduler(o.maxActive, o.maxQueue);
   const batcher = new CallBatcher();

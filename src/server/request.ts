@@ -9,7 +9,7 @@
  * `best_of: 1`, penalties 0, ...); `user` and `stream_options` are accepted and ignored (usage is always in the
  * final chunk). `null` means "absent" for every optional field.
  */
-import { DENOISE_MODES } from '../sampling/block.js';
+import { denoiseRule } from '../sampling/rules/registry.js';
 import type { GenerateOptions, SamplerName } from '../sampling/generate.js';
 import { ApiError } from './errors.js';
 
@@ -82,8 +82,11 @@ const prompt: Reader<string | number[]> = (v, f) => {
 
 const sampler: Reader<SamplerName> = (v, f) => {
   const s = string(v, f);
-  if (!(DENOISE_MODES as readonly string[]).includes(s)) throw invalid(f, `unknown sampler '${s}' (expected ${DENOISE_MODES.join(', ')})`, 'invalid_value');
-  return s as SamplerName;
+  try {
+    return denoiseRule(s).name as SamplerName;
+  } catch (e) {
+    throw invalid(f, (e as Error).message, 'invalid_value');
+  }
 };
 
 /** a string or up to MAX_STOP strings, none empty */
