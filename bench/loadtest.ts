@@ -17,12 +17,15 @@
  * `--bound` first measures, in this process and with the server idle, generate() at batch B (the largest client
  * count, at most --max-active) against batch 1 on the same model (same max_tokens and sampler), alternated for
  * max(3, rounds) rounds, medians: the tokens/s ratio that batching B clients' calls cannot exceed, with each arm's
- * milliseconds per model call. `--record` appends the output line, stamped with the commit, date and CPU, to FILE.
+ * milliseconds per model call and their split (sgemm, attention, sampling, other kernels, TypeScript). `--record`
+ * appends the output line, stamped with the commit, date and CPU, to FILE;
+ * the line also gives the machine's 1-minute load average at the start and the end (figures taken beside other work
+ * are noise: a busy machine slows batch-1 calls more than batched ones, which inflates the ratios).
  * The server runs in its own process, so the clients' work does not delay its event loop.
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -37,6 +40,7 @@ import { generate, type SamplerName } from '../src/sampling/generate.js';
 import { SERVER_DEFAULTS } from '../src/server/app.js';
 import type { BackendName } from '../src/tensor/index.js';
 import { provenance } from './provenance.js';
+import { timeModelCalls, type MsPerModelCall } from './cases.js';
 
 const { values } = parseArgs({
   options: {
@@ -86,8 +90,10 @@ async function batchBound(B: number) {
   const model = await loadModel(modelDir, { backend: values.backend as BackendName | undefined, weights: parseWeightDtype(values.weights ?? 'f32') });
   const tok = await loadTokenizer(modelDir ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/default'), model.config);
   const arm = async (batch: number) => {
+    const calls = timeModelCalls(model.backend);
     const r = await generate(model, tok, { prompt: PROMPTS[1], maxNewTokens: maxTokens, sampler, stopOnEos: false, seed: 1, batch }).result();
-    return { tokens_per_second: round1(r.tokensPerSecond), ms_per_model_call: round2((r.seconds * 1000) / r.modelCalls) };
+    const split = calls.stop(r.seconds * 1000, r.modelCalls);
+    return { tokens_per_second: round1(r.tokensPerSecond), ms_per_model_call: round2((r.seconds * 1000) / r.modelCalls), ms_per_model_call_split: split };
   };
   await arm(1); // warm-up
   await arm(B);
@@ -96,10 +102,12 @@ async function batchBound(B: number) {
   model.dispose();
   const med = (k: 'batch1' | 'batched') => ({
     tokens_per_second: median(runs.map((r) => r[k].tokens_per_second)), ms_per_model_call: median(runs.map((r) => r[k].ms_per_model_call)),
+    ms_per_model_call_split: Object.fromEntries(Object.keys(runs[0][k].ms_per_model_call_split).map((f) => [f, median(runs.map((r) => r[k].ms_per_model_call_split[f as keyof MsPerModelCall]))])),
   });
   const m = { batch1: med('batch1'), batched: med('batched') };
   return { batch: B, runs, median: m, ratio: round2(m.batched.tokens_per_second / m.batch1.tokens_per_second) };
 }
+const loadBefore = loadavg()[0];
 const bound = values.bound ? await batchBound(Math.min(maxClients, maxActive)) : undefined;
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
@@ -231,7 +239,7 @@ const medians = phases.map((c) => {
 });
 const base = medians[0].tokens_per_second;
 const line = JSON.stringify({
-  ...provenance(), bench: 'loadtest', server: banner.replace(/^bd3lm serve: /, ''), preset: values.preset ?? null, max_tokens: maxTokens, sampler,
+  ...provenance(), bench: 'loadtest', load_average_1min: { start: round2(loadBefore), end: round2(loadavg()[0]) }, server: banner.replace(/^bd3lm serve: /, ''), preset: values.preset ?? null, max_tokens: maxTokens, sampler,
   max_active: maxActive, seconds, rounds, phases: results, medians, tokens_per_second_vs_first: medians.map((m) => round2(m.tokens_per_second / base)),
   ...(bound ? { batch_bound: bound } : {}),
 });
