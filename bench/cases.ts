@@ -163,20 +163,12 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   // reveal per model call)
   const rss = phasePeakRss();
   const flops = countFlops(be);
-  const kernels = timeKernels(be);
+  const calls = timeModelCalls(be);
   const t0 = performance.now();
   const r = await generate(model, tok, { maxNewTokens: len - 1, blockSize: bs, sampler, steps: bs, topP: 0.9, stopOnEos: false, stop: false, seed: 1, batch }).result();
   const s = (performance.now() - t0) / 1000;
-  const kernelMs = kernels.stop();
+  const msPerCall = calls.stop(s * 1000, r.modelCalls); // unwrapped before the flop counter it wraps
   const gflop = flops.stop() / 1e9;
-  // per model call: the three largest kernels, the others together, and the TypeScript between them
-  const perCall = (x: number) => +(x / r.modelCalls).toFixed(2);
-  const { sgemm = 0, attention = 0, sampleRows = 0 } = kernelMs;
-  const kernelTotal = Object.values(kernelMs).reduce((a, x) => a + x, 0);
-  const msPerCall = {
-    sgemm: perCall(sgemm), attention: perCall(attention), sample_rows: perCall(sampleRows),
-    other_kernels: perCall(kernelTotal - sgemm - attention - sampleRows), typescript: perCall(s * 1000 - kernelTotal),
-  };
   const tokens = r.sequences.reduce((a, q) => a + q.allTokens.length, 0);
   const mb = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
   const weightBytes = [...model.tensors.values()].reduce((a, t) => a + t.byteLength, 0) +
@@ -269,11 +261,20 @@ function countFlops(be: Backend): { stop: () => number } {
   };
 }
 
+/** where a model call's time goes, in ms per call: the three largest kernels, the others together, and the TypeScript between them */
+export interface MsPerModelCall {
+  sgemm: number;
+  attention: number;
+  sample_rows: number;
+  other_kernels: number;
+  typescript: number;
+}
+
 /**
- * Times every kernel call of the backend until `stop()`, which restores the methods and returns milliseconds per
- * kernel: where a sampling run's time goes (the rest of its wall time is TypeScript).
+ * Times every kernel call of the backend until `stop(wallMs, modelCalls)`, which restores the methods and splits the
+ * wall time of a sampling run over its model calls (the time outside kernels is TypeScript).
  */
-function timeKernels(be: Backend): { stop: () => Record<string, number> } {
+export function timeModelCalls(be: Backend): { stop: (wallMs: number, modelCalls: number) => MsPerModelCall } {
   const ms: Record<string, number> = {};
   const restore = wrapKernels(be, (name, _args, call) => {
     const t0 = performance.now();
@@ -284,9 +285,15 @@ function timeKernels(be: Backend): { stop: () => Record<string, number> } {
     }
   });
   return {
-    stop: () => {
+    stop: (wallMs, modelCalls) => {
       restore();
-      return ms;
+      const perCall = (x: number) => +(x / modelCalls).toFixed(2);
+      const { sgemm = 0, attention = 0, sampleRows = 0 } = ms;
+      const kernels = Object.values(ms).reduce((a, x) => a + x, 0);
+      return {
+        sgemm: perCall(sgemm), attention: perCall(attention), sample_rows: perCall(sampleRows),
+        other_kernels: perCall(kernels - sgemm - attention - sampleRows), typescript: perCall(wallMs - kernels),
+      };
     },
   };
 }

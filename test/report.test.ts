@@ -90,3 +90,30 @@ test('report: a missing block or an unknown one is an error naming the file', ()
   fs.appendFileSync(file, '<!-- report:nonsense -->\nx\n<!-- /report:nonsense -->\n');
   assert.match(report(dir, '--check').stderr, /README\.md: no table named 'nonsense'/);
 });
+
+test('report: the load-test table: the latest run of 3+ rounds, medians (min-max) per client count, the ratio of medians, the batch ceiling', () => {
+  const dir = scratch();
+  const arm = (tps: number, ms: number) => ({ tokens_per_second: tps, ms_per_model_call: ms, ms_per_model_call_split: { sgemm: ms / 2, typescript: ms / 2 } });
+  const phase = (round: number, clients: number, tps: number, p50: number) => ({
+    round, clients, errors: 0, tokens_per_second: tps, first_block_ms: { p50, p99: 2 * p50 }, mean_model_call_batch: clients === 1 ? 1 : 7.5 + round / 10,
+  });
+  const run = (rounds: number, date: string, tps1: number[], tps8: number[]) => ({
+    commit: 'abc123', dirty: false, date: `${date}T10:00:00Z`, cpu: 'Test CPU', cores: 2, node: 'v20', bench: 'loadtest', load_average_1min: { start: 0.25, end: 2 },
+    server: 'default (native) on http://127.0.0.1:1', max_tokens: 64, sampler: 'first-hitting', max_active: 8, seconds: 20, rounds,
+    phases: tps1.flatMap((t, i) => [phase(i + 1, 1, t, 10 + i), phase(i + 1, 8, tps8[i], 40 + i)]),
+    batch_bound: { batch: 8, runs: [[100, 300], [120, 280], [110, 290]].map(([a, b]) => ({ batch1: arm(a, 2), batched: arm(b, 6) })) },
+  });
+  // an older run, then the latest of 3 rounds, then one of 2 rounds (too few: not shown)
+  fs.writeFileSync(path.join(dir, 'results/loadtest-batching.jsonl'), lines([run(3, '2026-01-01', [1, 1, 1], [9, 9, 9]), run(3, '2026-02-01', [600, 700, 650], [1000, 1300, 1200]), run(2, '2026-03-01', [1, 1], [2, 2])]));
+  assert.equal(report(dir).status, 0);
+  const readme = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+  assert.match(readme, /\| 1 \| 650 \(600–700\) \| 1\.00× \| 11\.0 \/ 22\.0 ms \| 1\.00 \| 0 \|/);
+  assert.match(readme, /\| 8 \| 1,200 \(1,000–1,300\) \| 1\.85× \| 41\.0 \/ 82\.0 ms \| 7\.70 \| 0 \|/);
+  assert.match(readme, /2026-02-01, commit abc123, Test CPU \(2 cores\), load average 0\.25 at the start/);
+  assert.match(readme, /`--max-active 8`, default \(native\) \(`node dist\/bench\/loadtest\.js --clients 1,8 /);
+  assert.doesNotMatch(readme, /2026-0[13]-01/);
+  assert.match(readme, /batch 8 gives 290 \(280–300\) tokens\/s against 110 \(100–120\) at batch 1 \(2\.64×; 3 alternated rounds/);
+  assert.match(readme, /takes 6\.00 ms at batch 8 \(sgemm 3\.00, typescript 3\.00\) against 2\.00 ms at batch 1/);
+  // no run of the small preset: the table says how to record one
+  assert.match(readme, /<!-- report:loadtest-small -->\n_No recorded run of 3\+ rounds yet\. Record one with `node dist\/bench\/loadtest\.js --preset small/);
+});

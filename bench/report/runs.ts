@@ -50,6 +50,9 @@ export function num(x: number): string {
   return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
+export const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+export const header = (cells: string[]): string => `${row(cells)}\n${row(cells.map(() => '---'))}`;
+
 export const fmtStat = (s: Stat): string => `${num(s.median)} (${num(s.min)}–${num(s.max)})`;
 
 /** "2026-12-06, commit abc123 (+ uncommitted changes), AMD EPYC (2 cores), 3 rounds" for each distinct session */

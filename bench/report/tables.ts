@@ -5,7 +5,8 @@
  */
 import * as path from 'node:path';
 import { GROUPS, type Group } from '../groups.js';
-import { fmtStat, latestSession, MIN_RUNS, num, provenanceNote, readJsonl, stat, type Rec, type Stat } from './runs.js';
+import { fmtStat, header, latestSession, MIN_RUNS, num, provenanceNote, readJsonl, row, stat, type Rec, type Stat } from './runs.js';
+import { loadTestTable } from './loadtest.js';
 
 export interface Table {
   name: string;
@@ -19,8 +20,6 @@ const SIDE_BY_SIDE = 'results/side-by-side.jsonl';
 const missing = (what: string, cmd: string) =>
   `_No recorded runs yet (${what}). Record them with \`${cmd}\`, then \`npm run report\`._`;
 
-const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
-const header = (cells: string[]) => `${row(cells)}\n${row(cells.map(() => '---'))}`;
 
 /** tokens/s of a run; a reference training step counts its EMA update as this port's step does */
 function tps(r: Rec): number {
@@ -209,6 +208,8 @@ export const TABLES: Table[] = [
   { name: 'batch', doc: 'README.md', render: groupTable('batch', 'batched sampling', (l) => l.slice(1).map((x) => `${x} / ${l[0]}`)) },
   { name: 'parallel-sweep', doc: 'README.md', render: sweep('results/parallel-sweep.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar`') },
   { name: 'parallel-sweep-kjv', doc: 'README.md', render: sweep('results/parallel-sweep-tiny-kjv-8.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar --model work/threshold/run --length 512 --samples 8 --taus 0.9,0.5,0.1,0.09,0.08,0.05 --gammas 1,8,16,24,32`') },
+  { name: 'loadtest-default', doc: 'README.md', render: loadTestTable('results/loadtest-batching.jsonl', 'node dist/bench/loadtest.js --clients 1,8 --seconds 20 --rounds 3 --bound --record results/loadtest-batching.jsonl') },
+  { name: 'loadtest-small', doc: 'README.md', render: loadTestTable('results/loadtest-small.jsonl', 'node dist/bench/loadtest.js --preset small --clients 1,8 --seconds 60 --rounds 3 --bound --record results/loadtest-small.jsonl') },
   { name: 'default-model', doc: 'models/default/README.md', render: defaultModel },
   { name: 'default-sweep', doc: 'models/default/README.md', render: defaultSweep },
 ];

@@ -1,0 +1,79 @@
+/**
+ * The server's load-test table: the latest line of a results/ file that `bench/loadtest.ts --record` wrote with at
+ * least MIN_RUNS rounds, per client count the median tokens/s over the rounds (min–max) and its multiple of the
+ * first count's median, the medians of time to first block and of the mean model-call batch; with `--bound`,
+ * generate()'s batched over batch-1 tokens/s in the same run and where a model call's milliseconds went.
+ */
+import * as path from 'node:path';
+import { fmtStat, header, MIN_RUNS, num, readJsonl, row, stat, type Rec, type Stat } from './runs.js';
+
+interface Phase {
+  clients: number;
+  errors: number;
+  tokens_per_second: number;
+  first_block_ms: { p50: number | null; p99: number | null };
+  mean_model_call_batch: number;
+}
+interface Arm {
+  tokens_per_second: number;
+  ms_per_model_call: number;
+  ms_per_model_call_split: Record<string, number>;
+}
+interface Bound {
+  batch: number;
+  runs: { batch1: Arm; batched: Arm }[];
+}
+
+export function loadTestTable(file: string, cmd: string): (root: string) => string {
+  return (root) => {
+    const recs = readJsonl(path.join(root, file)).filter((r) => r.bench === 'loadtest' && Number(r.rounds) >= MIN_RUNS);
+    const r = recs[recs.length - 1];
+    if (!r) return `_No recorded run of ${MIN_RUNS}+ rounds yet. Record one with \`${cmd}\`, then \`npm run report\`._`;
+    const phases = r.phases as Phase[];
+    const counts = [...new Set(phases.map((p) => p.clients))];
+    const of = (c: number) => phases.filter((p) => p.clients === c);
+    const med = (xs: number[]) => stat(xs)!.median;
+    const tps = counts.map((c) => stat(of(c).map((p) => p.tokens_per_second))!);
+    const lines = [
+      header(['clients', 'tokens/s in all', 'vs the first row', 'first block p50 / p99', 'mean model-call batch', 'errors']),
+      ...counts.map((c, i) =>
+        row([
+          String(c), fmtStat(tps[i]), `${num(tps[i].median / tps[0].median)}×`,
+          `${num(med(of(c).map((p) => p.first_block_ms.p50 ?? NaN)))} / ${num(med(of(c).map((p) => p.first_block_ms.p99 ?? NaN)))} ms`,
+          num(med(of(c).map((p) => p.mean_model_call_batch))), String(of(c).reduce((n, p) => n + p.errors, 0)),
+        ]),
+      ),
+      '',
+      `Median (min–max) of ${r.rounds} rounds that alternate the client counts, ${r.seconds} s each, \`max_tokens\` ${r.max_tokens}, ` +
+        `${r.sampler}, \`--max-active ${r.max_active}\`, ${served(r)} (\`${cmd}\`, \`${file}\`): ${when(r)}.`,
+    ];
+    const b = r.batch_bound as Bound | undefined;
+    if (b) lines.push('', boundNote(b));
+    return lines.join('\n');
+  };
+}
+
+/** the model and backend ("default (native)"; a preset's temporary folder is named by the preset), without the URL */
+function served(r: Rec): string {
+  const server = String(r.server).replace(/ on http\S+$/, '');
+  return r.preset ? `${r.preset} preset ${/\(\w+\)$/.exec(server)?.[0] ?? ''}`.trim() : server;
+}
+
+function when(r: Rec): string {
+  const load = r.load_average_1min as { start: number } | undefined;
+  return `${String(r.date).slice(0, 10)}, commit ${r.commit}${r.dirty ? ' + uncommitted changes' : ''}, ${r.cpu} (${r.cores} cores)` +
+    (load ? `, load average ${num(load.start)} at the start` : '');
+}
+
+/** generate() at batch B vs batch 1 in the same run: the ceiling of the gain, and where a call's time went */
+function boundNote(b: Bound): string {
+  const s = (k: 'batch1' | 'batched', f: (a: Arm) => number): Stat => stat(b.runs.map((x) => f(x[k])))!;
+  const t1 = s('batch1', (a) => a.tokens_per_second);
+  const tb = s('batched', (a) => a.tokens_per_second);
+  const split = (k: 'batch1' | 'batched') =>
+    Object.keys(b.runs[0][k].ms_per_model_call_split).map((f) => `${f.replace('_', ' ')} ${num(s(k, (a) => a.ms_per_model_call_split[f]).median)}`).join(', ');
+  return `Ceiling: \`generate()\` at batch ${b.batch} gives ${fmtStat(tb)} tokens/s against ${fmtStat(t1)} at batch 1 ` +
+    `(${num(tb.median / t1.median)}×; ${b.runs.length} alternated rounds in the same run). A model call takes ` +
+    `${num(s('batched', (a) => a.ms_per_model_call).median)} ms at batch ${b.batch} (${split('batched')}) against ` +
+    `${num(s('batch1', (a) => a.ms_per_model_call).median)} ms at batch 1 (${split('batch1')}).`;
+}
