@@ -30,7 +30,7 @@ export function vectorizedIds(xt: ArrayLike<number>, x0: ArrayLike<number>, B: n
   return ids;
 }
 
-export interface ResolvedLayout {
+interface ResolvedLayout {
   spans: Int32Array;
   posPeriod: number;
   outLen: number;
@@ -118,8 +118,8 @@ export class DiT {
   readonly weightDtype: WeightDtype;
   readonly headDim: number;
   readonly rotary: RotaryTables;
-  /** scratch buffers shared by every forward path of this model */
-  readonly ws: Workspace;
+  /** the forward pass's scratch buffers */
+  private readonly ws: Workspace;
   /** adaLN vectors for sigma = 0, computed once (time conditioning off makes them constant) */
   private constMod: Modulation | null;
 
@@ -268,7 +268,7 @@ export class DiT {
   }
 
   /** Mask spans, rotary period and output rows per item of a layout (spec 3.3, 3.4, 3.6). */
-  resolveLayout(layout: Layout, S: number, blockSize: number): ResolvedLayout {
+  private resolveLayout(layout: Layout, S: number, blockSize: number): ResolvedLayout {
     let spans: Int32Array;
     let posPeriod = S;
     let outLen = S;
