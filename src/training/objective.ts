@@ -1,6 +1,7 @@
 /**
- * The training objectives end to end (spec 4.5, 6.1-6.3): draw t and x_t, lay out the model input, run the training
- * forward for the rows that carry loss, reduce to the per-token average and (for training) back-propagate.
+ * The training objectives end to end (spec 4.5, 6.1-6.3): draw t and x_t, lay out the model input, run the model's
+ * forward for the rows that carry loss (keeping its activations when training), reduce to the per-token average and
+ * (for training) back-propagate.
  *   bd3lm: x_t (+) x_0 vectorised layout, one t per (sequence, block), SUBS weight -1/t (-1 when beta > 0.5).
  *   mdlm:  x_t alone, bidirectional, one t per sequence.
  *   sedd:  as mdlm with the score-entropy loss and sigma(t) as the (time-conditioning) model input.
