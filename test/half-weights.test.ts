@@ -13,7 +13,7 @@ import { halveWeights } from '../src/model/half.js';
 import { isStoredWeight } from '../src/model/weights.js';
 import { readNpy, npyToInt32 } from '../src/model/npy.js';
 import { DiT, vectorizedIds } from '../src/model/dit.js';
-import { trainForward } from '../src/training/forward-train.js';
+import { trainingLoss } from '../src/training/objective.js';
 import type { Backend, HalfDtype, HalfMatrix } from '../src/tensor/backend.js';
 import { f16BitsToF32, narrowToHalf, widenHalf } from '../src/tensor/half.js';
 import { RefBackend } from '../src/tensor/index.js';
@@ -153,7 +153,7 @@ for (const { name, backend: be, why } of backends) {
 test('training refuses a model with half-precision weights', () => {
   const model = randomModel(ref);
   const halved = new DiT(model.config, new Map(model.tensors), ref, halveWeights(new Map(model.tensors), 'bf16', ref));
-  assert.throws(() => trainForward(halved, { ids: new Int32Array(16), batch: 1, seqLen: 16, layout: 'bidirectional', blockSize: 4, rows: new Int32Array(0), save: true }),
+  assert.throws(() => trainingLoss(halved, { x0: new Int32Array(16), B: 1, L: 16 }, { algo: 'mdlm', random: Math.random }),
     /inference only/);
 });
 

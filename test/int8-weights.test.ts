@@ -19,7 +19,7 @@ import { quantizeWeights } from '../src/model/quantize.js';
 import { isStoredWeight } from '../src/model/weights.js';
 import { readNpy, npyToInt32 } from '../src/model/npy.js';
 import { DiT, vectorizedIds } from '../src/model/dit.js';
-import { trainForward } from '../src/training/forward-train.js';
+import { trainingLoss } from '../src/training/objective.js';
 import type { Backend, Int8Matrix } from '../src/tensor/backend.js';
 import { dequantizeRows, quantizeRows } from '../src/tensor/int8.js';
 import { RefBackend } from '../src/tensor/index.js';
@@ -297,7 +297,7 @@ describe('int8 checkpoint folders', () => {
       await assert.rejects(loadModel(dir, { backend: noKernels }), /weights 'int8': the ref backend has no int8 kernels/);
       await assert.rejects(loadModel(GOLDEN, { backend: noKernels, weights: 'int8' }), /the ref backend has no int8 kernels/);
       const model = await loadModel(dir, { backend: ref });
-      assert.throws(() => trainForward(model, { ids: new Int32Array(16), batch: 1, seqLen: 16, layout: 'bidirectional', blockSize: 4, rows: new Int32Array(0), save: true }),
+      assert.throws(() => trainingLoss(model, { x0: new Int32Array(16), B: 1, L: 16 }, { algo: 'mdlm', random: Math.random }),
         /int8 weights are for inference only/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import type { Backend, StoredMatrix } from '../tensor/backend.js';
 import { Workspace } from '../tensor/workspace.js';
+import { allocLayerActivations, layerActivationShapes, type ActivationTensors, type LayerActivations } from './activations.js';
 import type { ModelConfig } from './config.js';
 import { modulation, type Modulation } from './conditioning.js';
 import { blockCausalSpans, blockDiffusionSpans, causalSpans, fullSpans } from './mask.js';
@@ -29,17 +30,24 @@ export function vectorizedIds(xt: ArrayLike<number>, x0: ArrayLike<number>, B: n
   return ids;
 }
 
+interface ResolvedLayout {
+  spans: Int32Array;
+  posPeriod: number;
+  outLen: number;
+}
+
 export interface ForwardRequest {
   /** token ids [batch][seqLen] (seqLen = 2L for `vectorized`) */
   ids: ArrayLike<number>;
   batch: number;
   seqLen: number;
-  layout: Layout;
+  /** how the sequence masks itself; left out for a forward over a KV cache (the cache's spans mask) */
+  layout?: Layout;
   /** block size for `vectorized` / `block-causal` (default: the config's) */
   blockSize?: number;
   /**
-   * Output rows whose logits are wanted, as flat indices b * outLen + i (outLen = L for `vectorized`, else seqLen);
-   * 'all' for every output row, 'none' for none. Default 'all'.
+   * Output rows whose logits are wanted, as flat indices b * outLen + i (outLen = L for `vectorized`, else seqLen),
+   * in any order; 'all' for every output row, 'none' for none. Default 'all'.
    */
   logitRows?: ArrayLike<number> | 'all' | 'none';
   /** per-item conditioning sigma (used only with time conditioning; otherwise 0 as in the reference) */
@@ -48,6 +56,28 @@ export interface ForwardRequest {
   hiddenStates?: boolean;
   /** training mode: dropout on the two residual branches */
   dropout?: { p: number; random: () => number };
+  /** false: the logits are a workspace view that the model's next call overwrites (default: a fresh array) */
+  copy?: boolean;
+}
+
+/**
+ * Keys and values kept across calls (a KV cache, src/model/kvcache.ts): a forward given one attends over them
+ * instead of over the request's own sequence.
+ */
+export interface AttentionCache {
+  /**
+   * Layer l: keeps the new rows' keys and values (qkv [rows][3D], before rotary), rotates their q and k in place at
+   * their positions and, with `queries`, writes each new row's attention over the cache and the new rows into
+   * o [rows][D].
+   */
+  attend(l: number, qkv: Float32Array, o: Float32Array, queries: boolean): void;
+}
+
+export interface ForwardOptions {
+  /** attend over a KV cache instead of the request's own sequence (then the request has no layout) */
+  cache?: AttentionCache;
+  /** keep every activation backward needs (`ActivationTensors`) in buffers of this workspace, reused across calls */
+  saveActivations?: Workspace;
 }
 
 export interface ForwardResult {
@@ -56,21 +86,23 @@ export interface ForwardResult {
   rows: Int32Array;
   /** [nBlocks + 1][batch * outLen][D] when requested */
   hidden?: Float32Array[];
+  /** with `saveActivations` */
+  activations?: ActivationTensors;
 }
 
+/** `attend(l, qkv, o, lse)`: the attention of one layer, from pre-rotary projections to its output o. */
+type Attend = (l: number, qkv: Float32Array, o: Float32Array, lse?: Float32Array) => void;
+
 /**
- * Training hook into `block` (src/training/forward-train.ts): what the backward pass needs that the block computes
- * in its scratch buffers. Stats are [rows][2] (norm2 on the narrowed rows); `branch` sees each residual branch
- * output after dropout, before the gate; `mlpPre` the MLP pre-activation before GELU; keep masks get 1 per
- * surviving element when dropout is on.
+ * How one forward runs its blocks: the attention of every layer, and optionally a narrowed last layer that carries
+ * only some rows past its attention (whose queries are the only ones its `attend` computes, in `select`'s order).
  */
-export interface BlockTap {
-  stats1: Float32Array;
-  stats2: Float32Array;
-  branch(i: 0 | 1, y: Float32Array): void;
-  mlpPre(f: Float32Array): void;
-  keep1?: Uint8Array;
-  keep2?: Uint8Array;
+interface BlockPlan {
+  attend: Attend;
+  last?: { rows: number; perRow: number; select: (h: Float32Array) => Float32Array; attend: Attend; qLen: number };
+  /** output row (b * outLen + i) -> row of the last layer's output, and that output's rows per item */
+  headRow: (row: number) => number;
+  rowsPerItem: number;
 }
 
 /** The DiT backbone of the reference (spec 2), with the causal AR variant (2.6). */
@@ -86,8 +118,8 @@ export class DiT {
   readonly weightDtype: WeightDtype;
   readonly headDim: number;
   readonly rotary: RotaryTables;
-  /** scratch buffers shared by every forward path of this model */
-  readonly ws: Workspace;
+  /** the forward pass's scratch buffers */
+  private readonly ws: Workspace;
   /** adaLN vectors for sigma = 0, computed once (time conditioning off makes them constant) */
   private constMod: Modulation | null;
 
@@ -123,54 +155,120 @@ export class DiT {
     return modulation(this.weights, this.config.condDim, this.config.hiddenDim, s);
   }
 
-  /** Runs the backbone on a whole sequence layout; logits only for the requested rows. */
-  forward(req: ForwardRequest): ForwardResult {
-    const { batch: B, seqLen: S, layout } = req;
+  /**
+   * The backbone, embedding -> blocks -> head: the only code that runs them. Over a whole sequence laid out as
+   * `req.layout`, or with `opts.cache` over new tokens against a KV cache; logits only for the requested rows. With
+   * `opts.saveActivations` it also keeps what backward needs (`ActivationTensors`, src/model/activations.ts).
+   */
+  forward(req: ForwardRequest, opts: ForwardOptions = {}): ForwardResult {
+    const { batch: B, seqLen: S } = req;
+    const { cache, saveActivations: saveWs } = opts;
     const cfg = this.config;
     const D = cfg.hiddenDim;
-    if (req.ids.length !== B * S) throw new Error(`ids has ${req.ids.length} entries, expected batch*seqLen = ${B * S}`);
-    const { spans, posPeriod, outLen } = this.resolveLayout(layout, S, req.blockSize ?? cfg.blockSize);
+    const R = B * S;
+    if (req.ids.length !== R) throw new Error(`ids has ${req.ids.length} entries, expected batch*seqLen = ${R}`);
+    if (cache && req.layout !== undefined) throw new Error('a forward over a KV cache takes no layout (the cache masks)');
+    if (!cache && req.layout === undefined) throw new Error('a forward needs a layout (or a KV cache)');
+    if (cache && (saveWs || req.hiddenStates)) throw new Error('hidden states and saved activations need a whole-sequence forward, not a KV cache');
+    const lay = cache ? null : this.resolveLayout(req.layout!, S, req.blockSize ?? cfg.blockSize);
     this.checkIds(req.ids);
-
-    const h = this.ws.get('h', B * S * D);
-    this.backend.embedding(this.weights.embed, this.ws.ints32('ids', req.ids), B * S, D, h);
     const mod = this.modulationFor(B, req.sigma);
+    const perItem = mod !== null && mod.rows > 1;
+    const outLen = lay ? lay.outLen : S;
+    const rows = this.resolveRows(req.logitRows ?? 'all', B * outLen);
+    const plan = lay ? this.layoutPlan(req, lay, perItem) : this.cachePlan(cache!, B, S, rows, perItem);
+
+    const h = this.ws.get('h', R * D);
+    this.backend.embedding(this.weights.embed, this.ws.ints32('ids', req.ids), R, D, h);
     const hidden: Float32Array[] | undefined = req.hiddenStates ? [this.outputRows(h, B, S, outLen)] : undefined;
-    const sp = this.ws.ints32('spans', spans);
-    const attend = (_l: number, qkv: Float32Array, o: Float32Array) => this.selfAttention(qkv, o, B, S, S, sp, posPeriod);
-    const perRow = mod && mod.rows > 1 ? S : B * S;
+    const drop = req.dropout;
+    const acts = saveWs && lay ? this.activationRecord(saveWs, req, lay, plan, mod) : undefined;
     let out = h;
-    let rowsPerItem = S;
     for (let l = 0; l < cfg.nBlocks; l++) {
-      const last = l === cfg.nBlocks - 1;
-      if (last && layout === 'vectorized' && !hidden) {
-        // Only the x_t half's outputs are used: its last layer runs x_t queries only (the x_0 half still
-        // supplies keys and values), and the rest of the block runs on the x_t rows alone.
-        const L = outLen;
-        const xtSpans = this.ws.ints32('xt_spans', spans.subarray(0, spans.length / 2));
-        const attendXt = (_l: number, qkv: Float32Array, o: Float32Array) => this.selfAttention(qkv, o, B, S, L, xtSpans, posPeriod);
-        const select = (full: Float32Array) => {
-          const xh = this.ws.get('h_xt', B * L * D);
-          for (let b = 0; b < B; b++) xh.set(full.subarray(b * S * D, (b * S + L) * D), b * L * D);
-          return xh;
-        };
-        out = this.block(l, h, B * S, mod, perRow, attendXt, req.dropout, { rows: B * L, perRow: mod && mod.rows > 1 ? L : B * L, select });
-        rowsPerItem = L;
-      } else {
-        this.block(l, h, B * S, mod, perRow, attend, req.dropout);
-      }
+      const last = l === cfg.nBlocks - 1 ? plan.last : undefined;
+      const save = acts && allocLayerActivations(saveWs!, l, layerActivationShapes(cfg, B, S, last ? last.qLen : S, acts.dropoutP > 0));
+      out = this.block(l, h, R, mod, perItem ? S : R, last ? last.attend : plan.attend, drop, last, save);
+      if (save) acts!.layers.push(save);
       if (hidden) hidden.push(this.outputRows(h, B, S, outLen));
     }
-    const rows = this.resolveRows(req.logitRows ?? 'all', B * outLen);
-    // map output row (b, i) to its row in `out`
-    const src = new Int32Array(rows.length);
-    for (let r = 0; r < rows.length; r++) src[r] = Math.floor(rows[r] / outLen) * rowsPerItem + (rows[r] % outLen);
-    const logits = this.head(out, src, rowsPerItem, mod);
-    return { logits, rows, hidden };
+    const src = Int32Array.from(rows, plan.headRow);
+    if (acts) {
+      acts.src = src;
+      acts.headIn = saveWs!.get('act.headIn', src.length * D);
+      for (let r = 0; r < src.length; r++) acts.headIn.set(out.subarray(src[r] * D, src[r] * D + D), r * D);
+    }
+    const logits = this.head(out, src, plan.rowsPerItem, mod, { copy: req.copy !== false });
+    return { logits, rows, hidden, activations: acts };
+  }
+
+  /** Self-attention over the laid-out sequence; the vectorised layout's last layer runs x_t queries only. */
+  private layoutPlan(req: ForwardRequest, lay: ResolvedLayout, perItem: boolean): BlockPlan {
+    const { batch: B, seqLen: S } = req;
+    const { spans, posPeriod, outLen } = lay;
+    const sp = this.ws.ints32('spans', spans);
+    const plan: BlockPlan = {
+      attend: (_l, qkv, o, lse) => this.selfAttention(qkv, o, B, S, S, sp, posPeriod, lse),
+      headRow: (row) => row,
+      rowsPerItem: S,
+    };
+    if (req.layout === 'vectorized' && !req.hiddenStates) {
+      // Only the x_t half's outputs are used: its last layer runs x_t queries only (the x_0 half still supplies keys
+      // and values), and the rest of the block runs on the x_t rows alone.
+      const L = outLen;
+      const D = this.config.hiddenDim;
+      const xtSpans = this.ws.ints32('xt_spans', spans.subarray(0, spans.length / 2));
+      const select = (full: Float32Array) => {
+        const xh = this.ws.get('h_xt', B * L * D);
+        for (let b = 0; b < B; b++) xh.set(full.subarray(b * S * D, (b * S + L) * D), b * L * D);
+        return xh;
+      };
+      const attend: Attend = (_l, qkv, o, lse) => this.selfAttention(qkv, o, B, S, L, xtSpans, posPeriod, lse);
+      plan.last = { rows: B * L, perRow: perItem ? L : B * L, select, attend, qLen: L };
+      plan.rowsPerItem = L;
+    }
+    plan.headRow = (row) => Math.floor(row / outLen) * plan.rowsPerItem + (row % outLen);
+    return plan;
+  }
+
+  /**
+   * Attention over a KV cache. The last layer's output only feeds the logits: past its attention it runs on the
+   * wanted rows alone (none for a store pass, which needs only every layer's keys and values). Not with per-item
+   * adaLN (rows of one item share a modulation row, which a row selection would break).
+   */
+  private cachePlan(cache: AttentionCache, B: number, S: number, rows: Int32Array, perItem: boolean): BlockPlan {
+    const D = this.config.hiddenDim;
+    const attend: Attend = (l, qkv, o) => cache.attend(l, qkv, o, true);
+    const want = Int32Array.from(new Set(rows)).sort();
+    if (perItem || want.length === B * S) return { attend, headRow: (row) => row, rowsPerItem: S };
+    return {
+      attend,
+      last: {
+        rows: want.length, perRow: want.length, qLen: S, select: (full) => gatherRows(full, want, D),
+        attend: (l, qkv, o) => {
+          cache.attend(l, qkv, o, want.length > 0);
+          if (want.length) gatherRows(o, want, D); // the block continues on the wanted rows
+        },
+      },
+      headRow: (row) => bisect(want, row),
+      rowsPerItem: 1,
+    };
+  }
+
+  /** The activation record of a whole-sequence forward; its layers are filled block by block. */
+  private activationRecord(ws: Workspace, req: ForwardRequest, lay: ResolvedLayout, plan: BlockPlan, mod: Modulation | null): ActivationTensors {
+    const B = req.batch;
+    const sigmas = !this.adaln ? [] : this.config.timeConditioning ? Array.from(req.sigma ?? new Float32Array(B)) : [0];
+    return {
+      B, S: req.seqLen, outLen: lay.outLen, posPeriod: lay.posPeriod,
+      ids: ws.ints32('act.ids', req.ids), spans: ws.ints32('act.spans', lay.spans),
+      xtSpans: plan.last ? ws.ints32('act.xt_spans', lay.spans.subarray(0, lay.spans.length / 2)) : null,
+      mod, sigmas, dropoutP: req.dropout && req.dropout.p > 0 ? req.dropout.p : 0, layers: [],
+      headIn: new Float32Array(0), src: new Int32Array(0), rowsPerItem: plan.rowsPerItem,
+    };
   }
 
   /** Mask spans, rotary period and output rows per item of a layout (spec 3.3, 3.4, 3.6). */
-  resolveLayout(layout: Layout, S: number, blockSize: number): { spans: Int32Array; posPeriod: number; outLen: number } {
+  private resolveLayout(layout: Layout, S: number, blockSize: number): ResolvedLayout {
     let spans: Int32Array;
     let posPeriod = S;
     let outLen = S;
@@ -190,22 +288,21 @@ export class DiT {
   }
 
   /**
-   * One transformer block on h [R][D] in place. `attend(l, qkv, o)` turns the projections [R][3D] (pre-rotary)
-   * into the attention output o [R][D]: self-attention over a masked sequence, or queries over a KV cache.
-   * `perRow` rows share one adaLN modulation row. With `narrow`, only some rows are carried past the attention
-   * (their queries are the only ones `attend` computes): the block then continues on `narrow.select(h)` and returns
-   * it (at once when no row is carried); otherwise it returns h.
+   * One transformer block on h [R][D] in place. `attend` turns the projections [R][3D] (pre-rotary) into the
+   * attention output o [R][D]. `perRow` rows share one adaLN modulation row. With `narrow`, only some rows are
+   * carried past the attention: the block then continues on `narrow.select(h)` and returns it (at once when no row
+   * is carried); otherwise it returns h. `save` receives this layer's activations for backward.
    */
-  block(
+  private block(
     l: number,
     h: Float32Array,
     R: number,
     mod: Modulation | null,
     perRow: number,
-    attend: (l: number, qkv: Float32Array, o: Float32Array) => void,
+    attend: Attend,
     dropout?: ForwardRequest['dropout'],
     narrow?: { rows: number; perRow: number; select: (h: Float32Array) => Float32Array },
-    tap?: BlockTap,
+    save?: LayerActivations,
   ): Float32Array {
     const D = this.config.hiddenDim;
     const w = this.weights.blocks[l];
@@ -217,28 +314,31 @@ export class DiT {
     const m = mod ? mod.blocks[l] : null;
     const modSlice = (i: number) => (m ? m.subarray(i * D) : null);
 
-    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm1, shift: modSlice(0), scale: modSlice(1), modStride: 6 * D, rowsPerGroup: perRow, stats: tap?.stats1 });
+    save?.hIn.set(h);
+    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm1, shift: modSlice(0), scale: modSlice(1), modStride: 6 * D, rowsPerGroup: perRow, stats: save?.stats1 });
     be.sgemm({ m: R, n: 3 * D, k: D, a: u, lda: D, b: w.qkv, ldb: D, transB: true, c: qkv, ldc: 3 * D });
-    attend(l, qkv, o);
+    attend(l, qkv, o, save?.lse);
+    save?.qkv.set(qkv);
     if (narrow) {
       h = narrow.select(h);
       R = narrow.rows;
       perRow = narrow.perRow;
       if (R === 0) return h;
     }
+    save?.o.set(o.subarray(0, R * D));
     be.sgemm({ m: R, n: D, k: D, a: o, lda: D, b: w.out, ldb: D, transB: true, c: y, ldc: D });
-    if (dropout) applyDropout(y, dropout, tap?.keep1);
-    tap?.branch(0, y);
+    if (dropout) applyDropout(y, dropout, save?.keep1);
+    save?.y1.set(y.subarray(0, R * D));
     be.gatedResidual({ h, y, gate: modSlice(2), rows: R, dim: D, gateStride: 6 * D, rowsPerGroup: perRow });
 
-    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm2, shift: modSlice(3), scale: modSlice(4), modStride: 6 * D, rowsPerGroup: perRow, stats: tap?.stats2 });
+    be.layerNorm({ x: h, out: u, rows: R, dim: D, weight: w.norm2, shift: modSlice(3), scale: modSlice(4), modStride: 6 * D, rowsPerGroup: perRow, stats: save?.stats2 });
     const f = this.ws.get('mlp', R * 4 * D);
     be.sgemm({ m: R, n: 4 * D, k: D, a: u, lda: D, b: w.w1, ldb: D, transB: true, c: f, ldc: 4 * D, bias: w.b1 });
-    tap?.mlpPre(f);
+    save?.f.set(f);
     be.geluTanh(f, f, R * 4 * D);
     be.sgemm({ m: R, n: D, k: 4 * D, a: f, lda: 4 * D, b: w.w2, ldb: 4 * D, transB: true, c: y, ldc: D, bias: w.b2 });
-    if (dropout) applyDropout(y, dropout, tap?.keep2);
-    tap?.branch(1, y);
+    if (dropout) applyDropout(y, dropout, save?.keep2);
+    save?.y2.set(y.subarray(0, R * D));
     be.gatedResidual({ h, y, gate: modSlice(5), rows: R, dim: D, gateStride: 6 * D, rowsPerGroup: perRow });
     return h;
   }
@@ -247,7 +347,7 @@ export class DiT {
    * Rotary on q and k, then masked attention of the sequence over itself, for the first `qLen` query rows of each
    * item (o has qLen rows per item).
    */
-  selfAttention(qkv: Float32Array, o: Float32Array, B: number, S: number, qLen: number, spans: Int32Array, posPeriod: number, lse?: Float32Array): void {
+  private selfAttention(qkv: Float32Array, o: Float32Array, B: number, S: number, qLen: number, spans: Int32Array, posPeriod: number, lse?: Float32Array): void {
     const { hiddenDim: D, nHeads: H } = this.config;
     // q and k are adjacent in each row: rotate them together as 2H heads
     this.backend.rotary({ x: qkv, rows: B * S, rowStride: 3 * D, heads: 2 * H, headDim: this.headDim, cos: this.rotary.cos, sin: this.rotary.sin, pos0: 0, seqLen: posPeriod });
@@ -263,9 +363,9 @@ export class DiT {
   /**
    * Final adaLN + LayerNorm + linear for the rows `src` of h (row indices into h); `stride` rows of h per batch
    * item select each row's modulation. Returns [src.length][V]: a copy, or with `copy: false` a workspace view that
-   * the next head() call overwrites (the training path, which turns it into dlogits in place).
+   * the next head() call overwrites.
    */
-  head(h: Float32Array, src: Int32Array, stride: number, mod: Modulation | null, opts: { copy?: boolean } = {}): Float32Array {
+  private head(h: Float32Array, src: Int32Array, stride: number, mod: Modulation | null, opts: { copy?: boolean } = {}): Float32Array {
     const { hiddenDim: D, vocabSize: V } = this.config;
     const n = src.length;
     if (n === 0) return new Float32Array(0);
@@ -329,4 +429,22 @@ function applyDropout(y: Float32Array, d: NonNullable<ForwardRequest['dropout']>
     y[i] = k ? y[i] * s : 0;
     if (kept) kept[i] = k ? 1 : 0;
   }
+}
+
+/** Moves rows `rows` (ascending) of x [R][D] to its front, in order (in place: row rows[i] >= i). */
+function gatherRows(x: Float32Array, rows: Int32Array, D: number): Float32Array {
+  rows.forEach((r, i) => r !== i && x.copyWithin(i * D, r * D, r * D + D));
+  return x;
+}
+
+/** Index of r in the ascending array a (r is in it). */
+function bisect(a: Int32Array, r: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < r) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -1,3 +1,4 @@
+import { Workspace } from '../tensor/workspace.js';
 import type { DiT } from './dit.js';
 
 /**
@@ -21,6 +22,8 @@ export class KVCache {
 
   /** whether the window slides past `capacity` (else a full cache refuses more tokens) */
   readonly slides: boolean;
+  /** the step's attention spans, where the backend reads them */
+  private readonly scratch: Workspace;
 
   /**
    * `slide: false` is for runs that never outgrow the capacity: the pre-rotary keys, kept only to re-rotate after a
@@ -43,6 +46,7 @@ export class KVCache {
     this.kPre = this.slides ? Array.from({ length: model.config.nBlocks }, () => be.alloc(n)) : [];
     this.kRot = Array.from({ length: model.config.nBlocks }, () => be.alloc(n));
     this.v = Array.from({ length: model.config.nBlocks }, () => be.alloc(n));
+    this.scratch = new Workspace(be);
   }
 
   reset(): void {
@@ -74,7 +78,6 @@ export class KVCache {
    * model without time conditioning (per-item adaLN rows would not line up across caches).
    */
   static stepMany(model: DiT, steps: CacheStep[]): Float32Array[] {
-    const { hiddenDim: D, nHeads: H, nBlocks } = model.config;
     if (steps.length === 0) return [];
     for (const s of steps) if (s.cache.model !== model) throw new Error('a batched step mixes caches of different models');
     if (new Set(steps.map((s) => s.cache)).size < steps.length) throw new Error('a batched step has two steps of one cache');
@@ -87,62 +90,16 @@ export class KVCache {
     }
     const one = parts.length === 1;
     if (!one && model.config.timeConditioning && model.adaln) throw new Error('batched steps of several caches need a model without time conditioning');
-    const be = model.backend;
-    const ws = model.ws;
-    const hd = model.headDim;
-    const h = ws.get('h', R * D);
-    const allIds = one ? steps[0].ids : concatIds(parts.map((p) => p.ids));
-    be.embedding(model.weights.embed, ws.ints32('ids', allIds), R, D, h);
-    const mod = model.modulationFor(one ? parts[0].cache.batch : 1, one ? steps[0].opts?.sigma : undefined);
-    const perRow = mod && mod.rows > 1 ? parts[0].n : R;
-    const spansAll = ws.ints32('kv_spans', parts.flatMap((p) => p.spans));
-    let sp = 0;
-    const spans = parts.map((p) => {
-      const v = spansAll.subarray(sp, sp + p.spans.length);
-      sp += p.spans.length;
-      return v;
-    });
-    // the rows whose logits are asked for (flat, across the steps), in the callers' order, and ascending and distinct
+    // the rows whose logits are asked for (flat, across the steps), in the callers' order
     const asked = Int32Array.from(parts.flatMap((p) => Array.from(p.asked, (r) => r + p.r0)));
-    const want = Int32Array.from(new Set(asked)).sort();
-    // The last layer's output only feeds the logits: past its attention it runs on the wanted rows alone (none for
-    // a store pass, which needs only every layer's keys and values). Not with per-item adaLN (rows of one item share
-    // a modulation row, which a row selection would break).
-    const narrowLast = !(mod && mod.rows > 1) && want.length < R;
-    const attend = (l: number, qkv: Float32Array, o: Float32Array) => {
-      parts.forEach((p, i) => {
-        const c = p.cache;
-        const { B, n } = p;
-        const start = c.length;
-        const cap = c.capacity;
-        const q = one ? qkv : qkv.subarray(p.r0 * 3 * D);
-        // new keys/values go right after the stored ones; q and k rotate at positions start .. start+n-1
-        if (c.slides) copyNewRows(q, D, c.kPre[l], B, n, D, cap, start);
-        copyNewRows(q, 2 * D, c.v[l], B, n, D, cap, start);
-        be.rotary({ x: q, rows: p.R, rowStride: 3 * D, heads: 2 * H, headDim: hd, cos: model.rotary.cos, sin: model.rotary.sin, pos0: start, seqLen: n });
-        copyNewRows(q, D, c.kRot[l], B, n, D, cap, start);
-        const narrow = narrowLast && l === nBlocks - 1;
-        if (narrow && want.length === 0) return;
-        be.attention({
-          batch: B, heads: H, headDim: hd, qLen: n, kLen: start + n,
-          q, k: c.kRot[l], v: c.v[l], out: one ? o : o.subarray(p.r0 * D),
-          qRowStride: 3 * D, kRowStride: D, vRowStride: D, outRowStride: D,
-          qBatchStride: n * 3 * D, kBatchStride: cap * D, vBatchStride: cap * D, outBatchStride: n * D,
-          scale: 1 / Math.sqrt(hd), spans: spans[i],
-        });
-      });
-      if (narrowLast && l === nBlocks - 1 && want.length) gatherRows(o, want, D); // the block continues on the wanted rows
-    };
-    const last = narrowLast
-      ? { rows: want.length, perRow: want.length, select: (full: Float32Array) => gatherRows(full, want, D) }
-      : undefined;
-    for (let l = 0; l < nBlocks; l++) model.block(l, h, R, mod, perRow, attend, undefined, l === nBlocks - 1 ? last : undefined);
-    let logits: Float32Array = new Float32Array(0);
-    if (want.length) {
-      // the requested rows as rows of the (possibly narrowed) hidden state
-      const src = narrowLast ? Int32Array.from(asked, (r) => bisect(want, r)) : asked;
-      logits = model.head(h, src, narrowLast ? 1 : parts[0].n, mod, { copy: steps.every((s) => s.opts?.copy !== false) });
-    }
+    const { logits } = model.forward(
+      {
+        ids: one ? steps[0].ids : concatIds(parts.map((p) => p.ids)),
+        batch: one ? parts[0].B : 1, seqLen: one ? parts[0].n : R, logitRows: asked,
+        sigma: one ? steps[0].opts?.sigma : undefined, copy: steps.every((s) => s.opts?.copy !== false),
+      },
+      { cache: { attend: (l, qkv, o, queries) => parts.forEach((p) => p.cache.attend(l, p, qkv, o, queries, one)) } },
+    );
     const V = model.config.vocabSize;
     let at = 0;
     return parts.map((p, i) => {
@@ -151,6 +108,34 @@ export class KVCache {
       const rows = p.asked.length;
       at += rows;
       return one ? logits : logits.subarray((at - rows) * V, at * V);
+    });
+  }
+
+  /**
+   * Layer l of a step (rows p.r0 .. of the model call's qkv [rows][3D], pre-rotary): keeps the new keys and values
+   * right after the stored ones, rotates q and k at positions length .. length + n - 1 and, with `queries`, attends
+   * the new queries over the cache and the new tokens (the step's spans) into o.
+   */
+  private attend(l: number, p: StepPart, qkv: Float32Array, o: Float32Array, queries: boolean, one: boolean): void {
+    const model = this.model;
+    const { hiddenDim: D, nHeads: H } = model.config;
+    const be = model.backend;
+    const hd = model.headDim;
+    const { B, n } = p;
+    const start = this.length;
+    const cap = this.capacity;
+    const q = one ? qkv : qkv.subarray(p.r0 * 3 * D);
+    if (this.slides) copyNewRows(q, D, this.kPre[l], B, n, D, cap, start);
+    copyNewRows(q, 2 * D, this.v[l], B, n, D, cap, start);
+    be.rotary({ x: q, rows: p.R, rowStride: 3 * D, heads: 2 * H, headDim: hd, cos: model.rotary.cos, sin: model.rotary.sin, pos0: start, seqLen: n });
+    copyNewRows(q, D, this.kRot[l], B, n, D, cap, start);
+    if (!queries) return;
+    be.attention({
+      batch: B, heads: H, headDim: hd, qLen: n, kLen: start + n,
+      q, k: this.kRot[l], v: this.v[l], out: one ? o : o.subarray(p.r0 * D),
+      qRowStride: 3 * D, kRowStride: D, vRowStride: D, outRowStride: D,
+      qBatchStride: n * 3 * D, kBatchStride: cap * D, vBatchStride: cap * D, outBatchStride: n * D,
+      scale: 1 / Math.sqrt(hd), spans: p.spans,
     });
   }
 
@@ -163,13 +148,12 @@ export class KVCache {
     if (this.length + n > this.capacity) {
       throw new Error(`KV cache overflow: ${this.length} stored + ${n} new > ${this.capacity}${this.slides ? '' : ' (a cache made with slide: false does not slide)'}`);
     }
-    this.model.checkIds(ids);
     const P = opts.prefix ?? 0;
     const bs = this.blockSize;
     if (!Number.isInteger(P) || P < 0 || P > n || P % bs !== 0 || (P > 0 && opts.store)) {
       throw new Error(`prefix must be a multiple of the block size ${bs} in 0..${n} (and not with store), got ${P}`);
     }
-    return { cache: this, ids, B, n, R: B * n, P, r0: 0, spans: prefixSpans(this.length, P, n, bs), asked: requestedRows(opts, B, n) };
+    return { cache: this, ids, B, n, R: B * n, P, r0: 0, spans: this.scratch.ints32('spans', prefixSpans(this.length, P, n, bs)), asked: requestedRows(opts, B, n) };
   }
 
   /** Keeps the last step's n tokens; slides the window by one block when full (reference semantics), if it slides. */
@@ -205,6 +189,7 @@ export class KVCache {
   dispose(): void {
     const be = this.model.backend;
     for (const a of [...this.kPre, ...this.kRot, ...this.v]) be.free(a);
+    this.scratch.dispose();
   }
 }
 
@@ -240,7 +225,8 @@ interface StepPart {
   r0: number;
   /** prefix tokens per item stored by the step */
   P: number;
-  spans: number[];
+  /** attention spans of the step's queries (backend memory) */
+  spans: Int32Array;
   /** rows (b * n + i) whose logits are asked for */
   asked: Int32Array;
 }
@@ -292,22 +278,4 @@ function requestedRows(opts: StepOptions, B: number, n: number): Int32Array {
     }
   }
   return src;
-}
-
-/** Moves rows `rows` (ascending) of x [R][D] to its front, in order (in place: row rows[i] >= i). */
-function gatherRows(x: Float32Array, rows: Int32Array, D: number): Float32Array {
-  rows.forEach((r, i) => r !== i && x.copyWithin(i * D, r * D, r * D + D));
-  return x;
-}
-
-/** Index of r in the ascending array a (r is in it). */
-function bisect(a: Int32Array, r: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid] < r) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

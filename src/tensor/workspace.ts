@@ -8,6 +8,7 @@ import type { Backend } from './backend.js';
 export class Workspace {
   private readonly bufs = new Map<string, Float32Array>();
   private readonly ints = new Map<string, Int32Array>();
+  private readonly byteBufs = new Map<string, Uint8Array>();
   constructor(private readonly backend: Backend) {}
 
   get(name: string, n: number): Float32Array {
@@ -37,10 +38,21 @@ export class Workspace {
     return b;
   }
 
+  /** A named byte buffer in JavaScript memory (masks that only TypeScript reads). */
+  bytes(name: string, n: number): Uint8Array {
+    let b = this.byteBufs.get(name);
+    if (!b || b.length < n) {
+      b = new Uint8Array(Math.max(n, 1));
+      this.byteBufs.set(name, b);
+    }
+    return b.subarray(0, n);
+  }
+
   dispose(): void {
     for (const b of this.bufs.values()) this.backend.free(b);
     for (const b of this.ints.values()) this.backend.free(b);
     this.bufs.clear();
     this.ints.clear();
+    this.byteBufs.clear();
   }
 }

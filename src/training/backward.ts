@@ -5,11 +5,13 @@
  * gets gradients even with time conditioning off: c = SiLU(MLP(emb(0))) is constant in the input but not in the
  * weights. Weight products run through backend.sgemm with transposes; small per-feature sums stay in TypeScript.
  */
+import type { ActivationTensors, LayerActivations } from '../model/activations.js';
 import type { DiT } from '../model/dit.js';
 import { timestepEmbedding } from '../model/conditioning.js';
 import { fp32Weights, type DiTWeights } from '../model/weights.js';
 import type { Backend } from '../tensor/backend.js';
-import { gatherXt, trainScratch, type LayerActs, type TrainActivations, type TrainScratch } from './forward-train.js';
+import { trainScratch, type TrainScratch } from './scratch.js';
+import type { Workspace } from '../tensor/workspace.js';
 import type { Grads } from './grads.js';
 
 const negSinTables = new WeakMap<DiT, Float32Array>();
@@ -39,9 +41,10 @@ function applyKeep(dy: Float32Array, keep: Uint8Array | undefined, p: number): v
 
 /**
  * Accumulates gradients for the loss whose gradient w.r.t. the logits of `acts.src` rows is `dlogits` [n][V]
- * (dlogits is used as scratch and left unchanged).
+ * (dlogits is used as scratch and left unchanged). `acts`: what `DiT.forward` saved with `saveActivations`, read
+ * from the head back to the embedding.
  */
-export function backward(model: DiT, acts: TrainActivations, dlogits: Float32Array, grads: Grads): void {
+export function backward(model: DiT, acts: ActivationTensors, dlogits: Float32Array, grads: Grads): void {
   const cfg = model.config;
   const D = cfg.hiddenDim;
   const ws = trainScratch(model);
@@ -63,7 +66,7 @@ export function backward(model: DiT, acts: TrainActivations, dlogits: Float32Arr
   if (mod) modulationBackward(model.weights, g, mod.c, acts.sigmas, cfg.condDim, D, dmod, dfinal!);
 }
 
-function headBackward(model: DiT, ws: TrainScratch, acts: TrainActivations, dlogits: Float32Array, g: DiTWeights<Float32Array>, dfinal: Float32Array | null, outRows: number): Float32Array {
+function headBackward(model: DiT, ws: TrainScratch, acts: ActivationTensors, dlogits: Float32Array, g: DiTWeights<Float32Array>, dfinal: Float32Array | null, outRows: number): Float32Array {
   const { hiddenDim: D, vocabSize: V } = model.config;
   const be = model.backend;
   const w = fp32Weights(model.weights);
@@ -108,7 +111,7 @@ function headBackward(model: DiT, ws: TrainScratch, acts: TrainActivations, dlog
  * [B*S][D] (a scratch buffer distinct from dh).
  */
 function blockBackward(
-  model: DiT, ws: TrainScratch, acts: TrainActivations, l: number, a: LayerActs, dh: Float32Array, qLen: number,
+  model: DiT, ws: TrainScratch, acts: ActivationTensors, l: number, a: LayerActivations, dh: Float32Array, qLen: number,
   g: DiTWeights<Float32Array>, dm: Float32Array | null,
 ): Float32Array {
   const cfg = model.config;
@@ -197,6 +200,13 @@ function blockBackward(
     for (let i = 0; i < R * D; i++) dIn[i] += dh[i];
   }
   return dIn;
+}
+
+/** The x_t rows (first `L` of each item's S rows) of h [B][S][D], into a scratch buffer. */
+function gatherXt(ws: Workspace, full: Float32Array, B: number, S: number, L: number, D: number): Float32Array {
+  const xh = ws.get('h_xt', B * L * D);
+  for (let b = 0; b < B; b++) xh.set(full.subarray(b * S * D, (b * S + L) * D), b * L * D);
+  return xh;
 }
 
 const sigm = (x: number) => 1 / (1 + Math.exp(-x));

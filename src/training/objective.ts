@@ -1,6 +1,7 @@
 /**
- * The training objectives end to end (spec 4.5, 6.1-6.3): draw t and x_t, lay out the model input, run the training
- * forward for the rows that carry loss, reduce to the per-token average and (for training) back-propagate.
+ * The training objectives end to end (spec 4.5, 6.1-6.3): draw t and x_t, lay out the model input, run the model's
+ * forward for the rows that carry loss (keeping its activations when training), reduce to the per-token average and
+ * (for training) back-propagate.
  *   bd3lm: x_t (+) x_0 vectorised layout, one t per (sequence, block), SUBS weight -1/t (-1 when beta > 0.5).
  *   mdlm:  x_t alone, bidirectional, one t per sequence.
  *   sedd:  as mdlm with the score-entropy loss and sigma(t) as the (time-conditioning) model input.
@@ -14,7 +15,8 @@ import { noiseSchedule, sigmaFromP, type ScheduleName } from '../diffusion/noise
 import { sampleXt } from '../diffusion/qxt.js';
 import { sampleBlockTimes, timesPerToken } from '../diffusion/tsample.js';
 import { backward } from './backward.js';
-import { trainForward } from './forward-train.js';
+import { trainScratch } from './scratch.js';
+import { fp32Weights } from '../model/weights.js';
 import type { Grads } from './grads.js';
 
 export type Algo = 'bd3lm' | 'mdlm' | 'ar' | 'sedd';
@@ -156,13 +158,20 @@ function run(model: DiT, batch: Batch, o: LossOptions, training: boolean, grads:
   const maskId = o.maskId ?? V - 1;
   const ar = o.algo === 'ar';
   const ignoreBos = !ar && (o.ignoreBos ?? true);
+  fp32Weights(model.weights); // training (and its evaluation path) refuses half-precision and int8 weights
+  // the sigma = 0 adaLN vectors from the current weights (the optimizer moves them in place)
+  model.refreshModulation();
   const pr = prepare(model, batch, o, !training && ignoreBos);
   const tokens = ar ? B * (L - 1) : training || !ignoreBos ? B * L : B * (L - 1);
   const p = o.dropout ?? 0;
-  const { logits, acts } = trainForward(model, {
-    ids: pr.ids, batch: B, seqLen: pr.S, layout: pr.layout, blockSize: pr.blockSize, rows: pr.rows,
-    sigma: pr.sigma, dropout: p > 0 ? { p, random: o.random } : undefined, save: grads !== null,
-  });
+  // logits as a workspace view: the loss turns them into dlogits in place
+  const { logits, activations: acts } = model.forward(
+    {
+      ids: pr.ids, batch: B, seqLen: pr.S, layout: pr.layout, blockSize: pr.blockSize, logitRows: pr.rows,
+      sigma: pr.sigma ?? undefined, dropout: p > 0 ? { p, random: o.random } : undefined, copy: false,
+    },
+    { saveActivations: grads ? trainScratch(model) : undefined },
+  );
   const n = pr.rows.length;
   const coef = grads ? new Float32Array(n).fill(1 / tokens) : undefined;
   let rowLoss: Float32Array;
