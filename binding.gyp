@@ -11,6 +11,7 @@
         "native/addon.c",
         "native/runtime_posix.c",
         "native/kernels/sgemm.c",
+        "native/kernels/w8a8.c",
         "native/kernels/layernorm.c",
         "native/kernels/residual.c",
         "native/kernels/gelu.c",

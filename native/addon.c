@@ -174,10 +174,12 @@ static int arg_half_fmt(call_t *c, size_t i) {
 
 /* sgemmHalf(tA, m, n, k, alpha, a, lda, bh, dtype, ldb, beta, c, ldc, bias): op(B) = bh^T, bh n x k halves;
  * sgemmQ8(tA, m, n, k, alpha, a, lda, bq, scales, ldb, beta, c, ldc, bias): op(B) = (bq * scales)^T, bq n x k int8
- * with n scales */
-static napi_value sgemm_stored(napi_env env, napi_callback_info info, int q8) {
+ * with n scales; sgemmW8A8(the same arguments): op(A) quantized to int8 as well (bd_sgemm_w8a8) */
+enum { ST_HALF, ST_Q8, ST_W8A8 };
+static napi_value sgemm_stored(napi_env env, napi_callback_info info, int kind) {
   call_t c;
-  if (!begin(&c, env, info, q8 ? "sgemmQ8" : "sgemmHalf", 14)) return NULL;
+  const int q8 = kind != ST_HALF;
+  if (!begin(&c, env, info, kind == ST_W8A8 ? "sgemmW8A8" : q8 ? "sgemmQ8" : "sgemmHalf", 14)) return NULL;
   int tA = arg_bool(&c, 0, "transA");
   int64_t m = arg_int(&c, 1, "m", 0, I32MAX), n = arg_int(&c, 2, "n", 0, I32MAX), k = arg_int(&c, 3, "k", 0, I32MAX);
   float alpha = (float)arg_num(&c, 4, "alpha");
@@ -205,7 +207,10 @@ static napi_value sgemm_stored(napi_env env, napi_callback_info info, int q8) {
   need(&c, "c", lc, extent2d(1, 0, m, n, ldc));
   if (bias) need(&c, "bias", lbias, n);
   if (c.failed) return NULL;
-  if (q8)
+  if (kind == ST_W8A8)
+    bd_sgemm_w8a8(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, (const int8_t *)bw, scales, (int)ldb, beta, cc,
+                  (int)ldc, bias);
+  else if (q8)
     bd_sgemm_bq8(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, (const int8_t *)bw, scales, (int)ldb, beta, cc,
                  (int)ldc, bias);
   else
@@ -213,8 +218,9 @@ static napi_value sgemm_stored(napi_env env, napi_callback_info info, int q8) {
                    (int)ldc, bias);
   return undefined(env);
 }
-static napi_value js_sgemm_half(napi_env e, napi_callback_info i) { return sgemm_stored(e, i, 0); }
-static napi_value js_sgemm_q8(napi_env e, napi_callback_info i) { return sgemm_stored(e, i, 1); }
+static napi_value js_sgemm_half(napi_env e, napi_callback_info i) { return sgemm_stored(e, i, ST_HALF); }
+static napi_value js_sgemm_q8(napi_env e, napi_callback_info i) { return sgemm_stored(e, i, ST_Q8); }
+static napi_value js_sgemm_w8a8(napi_env e, napi_callback_info i) { return sgemm_stored(e, i, ST_W8A8); }
 
 /* layerNorm(x, out, rows, dim, w, eps, shift, scale, modStride, rowsPerGroup, stats) */
 static napi_value js_layernorm(napi_env env, napi_callback_info info) {
@@ -679,7 +685,7 @@ NAPI_MODULE_INIT() {
       {"geluTanhBackward", js_gelu_backward}, {"attentionBackward", js_attention_backward},
       {"embeddingBackward", js_embedding_backward}, {"adamw", js_adamw}, {"emaUpdate", js_ema_update},
       {"sumSquares", js_sum_squares}, {"sgemmHalf", js_sgemm_half}, {"embeddingHalf", js_embedding_half},
-      {"sgemmQ8", js_sgemm_q8}, {"embeddingQ8", js_embedding_q8},
+      {"sgemmQ8", js_sgemm_q8}, {"sgemmW8A8", js_sgemm_w8a8}, {"embeddingQ8", js_embedding_q8},
       {"sampleRows", js_sample_rows},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

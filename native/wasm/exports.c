@@ -71,6 +71,12 @@ EXPORT("sgemm_q8") void w_sgemm_q8(int tA, int m, int n, int k, float alpha, con
   bd_sgemm_bq8(tA, m, n, k, alpha, A, lda, Bq, scales, ldb, beta, C, ldc, bias);
 }
 
+EXPORT("sgemm_w8a8") void w_sgemm_w8a8(int tA, int m, int n, int k, float alpha, const float *A, int lda,
+                                       const int8_t *Bq, const float *scales, int ldb, float beta, float *C, int ldc,
+                                       const float *bias) {
+  bd_sgemm_w8a8(tA, m, n, k, alpha, A, lda, Bq, scales, ldb, beta, C, ldc, bias);
+}
+
 EXPORT("embedding_q8") void w_embedding_q8(const int8_t *table, const float *scales, const int32_t *ids, int n,
                                            int dim, float *out) {
   bd_embedding_q8(table, scales, ids, n, dim, out);

@@ -122,7 +122,8 @@ export function trainForward(model: DiT, req: TrainForwardRequest): { logits: Fl
   const cfg = model.config;
   const D = cfg.hiddenDim;
   const be: Backend = model.backend;
-  const w = fp32Weights(model.weights); // training refuses half-precision weights
+  // training (save: activations for the backward pass) refuses stored weights; evaluation runs on them as sampling does
+  const w = req.save ? fp32Weights(model.weights) : model.weights;
   const ws = trainScratch(model);
   if (req.ids.length !== B * S) throw new Error(`ids has ${req.ids.length} entries, expected batch*seqLen = ${B * S}`);
   model.checkIds(req.ids);
