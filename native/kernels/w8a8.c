@@ -130,13 +130,12 @@ BD_W8_VNNI static void cols_vnni(const w8_ctx *g, int j0, int j1) {
     c30 = _mm512_dpbusd_epi32(c30, w0, x), c31 = _mm512_dpbusd_epi32(c31, w1, x);                             \
     c32 = _mm512_dpbusd_epi32(c32, w2, x), c33 = _mm512_dpbusd_epi32(c33, w3, x);                             \
   }
-      int p = 0;
-      for (; p < kfull; p += 64)
-        BD_W8_STEP(_mm512_loadu_si512(w[0] + p), _mm512_loadu_si512(w[1] + p), _mm512_loadu_si512(w[2] + p),
-                   _mm512_loadu_si512(w[3] + p))
-      if (tail) /* past k: weight bytes read as 0 (128 after the flip) against zero padding */
-        BD_W8_STEP(_mm512_maskz_loadu_epi8(tail, w[0] + p), _mm512_maskz_loadu_epi8(tail, w[1] + p),
-                   _mm512_maskz_loadu_epi8(tail, w[2] + p), _mm512_maskz_loadu_epi8(tail, w[3] + p))
+      for (int p = 0; p < k; p += 64) {
+        /* past k: weight bytes read as 0 (128 after the flip) against zero padding */
+        const __mmask64 in = p < kfull ? ~(__mmask64)0 : tail;
+        BD_W8_STEP(_mm512_maskz_loadu_epi8(in, w[0] + p), _mm512_maskz_loadu_epi8(in, w[1] + p),
+                   _mm512_maskz_loadu_epi8(in, w[2] + p), _mm512_maskz_loadu_epi8(in, w[3] + p))
+      }
 #undef BD_W8_STEP
       int32_t d[4][4];
       _mm_storeu_si128((__m128i *)d[0], hsum4(c00, c01, c02, c03));
