@@ -109,6 +109,22 @@ BD_W8_VNNI static void cols_vnni(const w8_ctx *g, int j0, int j1) {
     for (int t = 0; t < 4; t++) w[t] = g->Bq + (size_t)(j + (t < nc ? t : 0)) * g->ldb;
     for (int i0 = 0; i0 < m; i0 += 4) {
       const int mr = m - i0 < 4 ? m - i0 : 4;
+      if (mr == 1) { /* a single row (e.g. the logits of one position): no repeated rows */
+        const int8_t *a = g->qa + (size_t)i0 * g->kp;
+        __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;
+        for (int p = 0; p < k; p += 64) {
+          const __mmask64 in = p < kfull ? ~(__mmask64)0 : tail;
+          const __m512i x = _mm512_load_si512(a + p);
+          c0 = _mm512_dpbusd_epi32(c0, _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, w[0] + p), flip), x);
+          c1 = _mm512_dpbusd_epi32(c1, _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, w[1] + p), flip), x);
+          c2 = _mm512_dpbusd_epi32(c2, _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, w[2] + p), flip), x);
+          c3 = _mm512_dpbusd_epi32(c3, _mm512_xor_si512(_mm512_maskz_loadu_epi8(in, w[3] + p), flip), x);
+        }
+        int32_t d[4];
+        _mm_storeu_si128((__m128i *)d, hsum4(c0, c1, c2, c3));
+        for (int t = 0; t < nc; t++) g->C[(size_t)i0 * g->ldc + j + t] = finish(g, d[t] - 128 * g->asum[i0], i0, j + t);
+        continue;
+      }
       const int8_t *a[4];
       for (int r = 0; r < 4; r++) a[r] = g->qa + (size_t)(i0 + (r < mr ? r : 0)) * g->kp;
       __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00,
