@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { loadModel } from '../src/model/load.js';
 import { saveCheckpoint, loadCheckpoint } from '../src/model/checkpoint.js';
@@ -24,6 +26,7 @@ import { availableBackends, FIXTURES, maxAbs, maxAbsDiff } from './model-helpers
 const ref = new RefBackend();
 const backends = await availableBackends();
 const GOLDEN = path.join(FIXTURES, 'bs4');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 /** max |logit difference| / max |fp32 logit| of w8a8 on the golden model; measured 1.3e-2 by the bench case
  * logits:native:golden:w8a8 (results/int8-accuracy.jsonl) */
 const W8A8_LOGIT_REL_TOL = 3e-2;
@@ -175,4 +178,29 @@ test('held-out NELBO runs on stored weights (eval ppl --weights): int8 equals th
   assert.ok(Math.abs(a - b) <= 1e-6 * Math.abs(b), `int8 ${a} vs its fp32 values ${b}`);
   const w = nll(await loadModel(GOLDEN, { backend: ref, weights: 'w8a8' }));
   assert.ok(w !== a && Math.abs(w - a) < 2e-2 * Math.abs(a), `w8a8 ${w} vs int8 ${a}`);
+});
+
+test('bd3lm sample --weights w8a8 and eval ppl --weights int8|w8a8 (the CLI passes the option on)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-w8a8-'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  try {
+    const s = cli('sample', '--model', GOLDEN, '--weights', 'w8a8', '--length', '8', '--seed', '1', '--no-eos-stop', '--json');
+    assert.equal(s.status, 0, s.stderr);
+    assert.equal(JSON.parse(s.stdout).tokens.length, 8);
+    const text = path.join(dir, 'a.txt');
+    fs.writeFileSync(text, 'In the beginning God created the heaven and the earth. '.repeat(4));
+    const ppl = (w: string) => {
+      const r = cli('eval', 'ppl', '--model', GOLDEN, '--text', text, '--weights', w);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).nll as number;
+    };
+    const [f32, int8, w8a8] = ['f32', 'int8', 'w8a8'].map(ppl);
+    assert.ok(f32 !== int8 && int8 !== w8a8, `${f32} ${int8} ${w8a8}`);
+    assert.ok(Math.abs(w8a8 - f32) < 2e-2 * f32);
+    const bad = cli('eval', 'ppl', '--model', GOLDEN, '--text', text, '--weights', 'w4');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--weights/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
