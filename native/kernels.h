@@ -31,6 +31,8 @@ void bd_sgemm_bq8(int transA, int m, int n, int k, float alpha, const float *A, 
  * (max |row| / 127), integer dot products, both scales applied at the end. Approximates bd_sgemm_bq8. */
 void bd_sgemm_w8a8(int transA, int m, int n, int k, float alpha, const float *A, int lda, const int8_t *Bq,
                    const float *scales, int ldb, float beta, float *C, int ldc, const float *bias);
+/* which dot-product loop bd_sgemm_w8a8 runs here: "avx512-vnni" (chosen at run time) or "portable" */
+const char *bd_w8a8_kernel(void);
 
 /* 1 when bd_sgemm was built to route large products to OpenBLAS (-DBD_HAVE_OPENBLAS), else 0. */
 int bd_sgemm_uses_openblas(void);

@@ -222,6 +222,8 @@ static int has_vnni(void) { return 0; }
 #define quantize_row_avx512(x, k, kp, q, sum) quantize_row(x, 1, k, kp, q, sum)
 #endif
 
+const char *bd_w8a8_kernel(void) { return has_vnni() ? "avx512-vnni" : "portable"; }
+
 static void cols_task(void *ctx, int begin, int end, int tid) {
   (void)tid;
   const w8_ctx *g = (const w8_ctx *)ctx;

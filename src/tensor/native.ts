@@ -28,7 +28,8 @@ type Opt = Float32Array | null;
 /** Positional signatures exported by native/addon.c. */
 interface Addon {
   threads(): number;
-  info(): { openblas: boolean; openblasCore: string | null; simd: string; threads: number };
+  /** w8a8: the W8A8 dot-product loop (absent from an addon built before it) */
+  info(): { openblas: boolean; openblasCore: string | null; simd: string; w8a8?: string; threads: number };
   sgemm(tA: boolean, tB: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: F32,
     ldb: number, beta: number, c: F32, ldc: number, bias: Opt, batch: number, sA: number, sB: number,
     sC: number): void;
@@ -144,7 +145,7 @@ export function createNativeBackend(): Backend {
   return {
     name: 'native',
     threads: n.threads(),
-    info: `${meta.openblas ? `OpenBLAS sgemm${meta.openblasCore ? ` (${meta.openblasCore} kernels)` : ''}` : 'own sgemm'}, ${meta.simd}, ${meta.threads} threads`,
+    info: `${meta.openblas ? `OpenBLAS sgemm${meta.openblasCore ? ` (${meta.openblasCore} kernels)` : ''}` : 'own sgemm'}, ${meta.simd}${meta.w8a8 ? ` (w8a8: ${meta.w8a8})` : ''}, ${meta.threads} threads`,
     alloc: (len) => new Float32Array(len),
     allocInt: (len) => new Int32Array(len),
     allocHalf: (len) => new Uint16Array(len),
