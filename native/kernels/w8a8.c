@@ -153,15 +153,22 @@ BD_W8_VNNI static void cols_vnni(const w8_ctx *g, int j0, int j1) {
                    _mm512_maskz_loadu_epi8(in, w[2] + p), _mm512_maskz_loadu_epi8(in, w[3] + p))
       }
 #undef BD_W8_STEP
-      int32_t d[4][4];
-      _mm_storeu_si128((__m128i *)d[0], hsum4(c00, c01, c02, c03));
-      _mm_storeu_si128((__m128i *)d[1], hsum4(c10, c11, c12, c13));
-      _mm_storeu_si128((__m128i *)d[2], hsum4(c20, c21, c22, c23));
-      _mm_storeu_si128((__m128i *)d[3], hsum4(c30, c31, c32, c33));
+      __m128i d[4] = {hsum4(c00, c01, c02, c03), hsum4(c10, c11, c12, c13), hsum4(c20, c21, c22, c23),
+                      hsum4(c30, c31, c32, c33)};
       for (int r = 0; r < mr; r++) {
         const int i = i0 + r;
-        const int32_t off = 128 * g->asum[i];
-        for (int t = 0; t < nc; t++) g->C[(size_t)i * g->ldc + j + t] = finish(g, d[r][t] - off, i, j + t);
+        const __m128i dot = _mm_sub_epi32(d[r], _mm_set1_epi32(128 * g->asum[i]));
+        float *c = g->C + (size_t)i * g->ldc + j;
+        if (nc == 4) { /* finish() on 4 columns */
+          __m128 x = _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(dot), _mm_set1_ps(g->ra[i])), _mm_loadu_ps(g->bscale + j));
+          if (g->beta != 0.0f) x = _mm_add_ps(x, _mm_mul_ps(_mm_set1_ps(g->beta), _mm_loadu_ps(c)));
+          if (g->bias) x = _mm_add_ps(x, _mm_loadu_ps(g->bias + j));
+          _mm_storeu_ps(c, x);
+        } else {
+          int32_t v[4];
+          _mm_storeu_si128((__m128i *)v, dot);
+          for (int t = 0; t < nc; t++) c[t] = finish(g, v[t], i, j + t);
+        }
       }
     }
   }
