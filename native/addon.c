@@ -204,6 +204,8 @@ static napi_value sgemm_stored(napi_env env, napi_callback_info info, int kind) 
     need(&c, "b", lb, extent2d(1, 0, n, k, ldb));
   }
   if (q8) need(&c, "scales", lscales, n);
+  if (kind == ST_W8A8 && !c.failed && k > BD_W8A8_MAX_K)
+    fail(&c, "%s %lld is above %lld (int32 dot products)", "k", (long long)k, (long long)BD_W8A8_MAX_K);
   need(&c, "c", lc, extent2d(1, 0, m, n, ldc));
   if (bias) need(&c, "bias", lbias, n);
   if (c.failed) return NULL;

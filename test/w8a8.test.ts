@@ -14,6 +14,7 @@ import { describe, test } from 'node:test';
 import { loadModel } from '../src/model/load.js';
 import { saveCheckpoint, loadCheckpoint } from '../src/model/checkpoint.js';
 import { parseWeightDtype } from '../src/model/storage.js';
+import { W8A8_MAX_K, withActivations } from '../src/model/quantize.js';
 import { DiT, vectorizedIds } from '../src/model/dit.js';
 import { readNpy, npyToInt32 } from '../src/model/npy.js';
 import type { Backend, Int8Matrix } from '../src/tensor/backend.js';
@@ -118,6 +119,10 @@ for (const { name, backend: be, why } of backends) {
       const c = be!.alloc(4), a = be!.alloc(4);
       assert.throws(() => be!.sgemm({ m: 2, n: 2, k: 2, a, lda: 2, b, ldb: 2, c, ldc: 2 }), /int8 b needs transB/);
       assert.throws(() => be!.sgemm({ transB: true, m: 1, n: 2, k: 2, a, lda: 2, b, ldb: 2, c, ldc: 2, batch: 2 }), /batch 1/);
+      if (name === 'native') {
+        const k = W8A8_MAX_K + 1, long = randomW8A8(be!, new Rng(2), 1, k);
+        assert.throws(() => be!.sgemm({ transB: true, m: 1, n: 1, k, a: be!.alloc(k), lda: k, b: long, ldb: k, c, ldc: 1 }), /k 131073 is above 131072/);
+      }
     });
 
     test('golden model with w8a8: the reference backend run of the same model, and fp32 within the documented error', async () => {
@@ -160,6 +165,9 @@ describe('w8a8 loading', () => {
       await assert.rejects(loadModel(dir, { backend: noKernel, weights: 'w8a8' }), /weights 'w8a8': the ref backend has no W8A8 kernel/);
       await assert.rejects(loadModel(GOLDEN, { backend: noKernel, weights: 'w8a8' }), /weights 'w8a8': the ref backend has no W8A8 kernel/);
       assert.throws(() => parseWeightDtype('w8a4'), /weights must be f32, bf16, f16, int8 or w8a8, got 'w8a4'/);
+      const long = new Map([['wide', { data: new Int8Array(W8A8_MAX_K + 1), scales: new Float32Array(1), dtype: 'int8' as const }]]);
+      assert.throws(() => withActivations(long, 'w8a8', ref), /weights 'w8a8': wide has rows of 131073 values, above the 131072/);
+      assert.equal(withActivations(long, 'int8', ref), long);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

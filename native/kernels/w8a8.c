@@ -6,7 +6,7 @@
  *                clamped to [-127, 127] (src/tensor/int8.ts quantizeRows, the weights' own rule); a row holding a
  *                non-finite value gives a NaN row of C
  *   C_ij = fround(fround((float)dot_ij * fround(alpha * s_i)) * sw_j) + beta * C_ij + bias_j,
- *          dot_ij = sum_p qa_ip * qw_jp (int32, exact: |dot| <= 127 * 127 * k)
+ *          dot_ij = sum_p qa_ip * qw_jp (int32, exact: |dot| <= 127 * 127 * k < 2^31 for k <= BD_W8A8_MAX_K)
  *
  * x86-64 CPUs with AVX-512 VNNI (chosen at run time, so the addon still runs on AVX2-only CPUs) do the dot products
  * 64 at a time with vpdpbusd, which multiplies unsigned by signed bytes: the weights enter as qw + 128 (a sign-bit
@@ -122,7 +122,8 @@ BD_W8_VNNI static void cols_vnni(const w8_ctx *g, int j0, int j1) {
         }
         int32_t d[4];
         _mm_storeu_si128((__m128i *)d, hsum4(c0, c1, c2, c3));
-        for (int t = 0; t < nc; t++) g->C[(size_t)i0 * g->ldc + j + t] = finish(g, d[t] - 128 * g->asum[i0], i0, j + t);
+        for (int t = 0; t < nc; t++) /* modulo 2^32, as the vector sums: only the final dot is known to fit */
+          g->C[(size_t)i0 * g->ldc + j + t] = finish(g, (int32_t)((uint32_t)d[t] - 128u * (uint32_t)g->asum[i0]), i0, j + t);
         continue;
       }
       const int8_t *a[4];

@@ -45,6 +45,9 @@ export function parseQuantization(json: unknown, source: string): 'int8' | null 
   return 'int8';
 }
 
+/** the longest rows (k) a W8A8 product takes: 127 * 127 * k must fit in int32 (BD_W8A8_MAX_K, native/kernels.h) */
+export const W8A8_MAX_K = 131072;
+
 /** The Int8Matrix storage of `be`, or an error saying that it has none. */
 export function int8Alloc(be: Backend): (n: number) => Int8Array {
   if (!be.allocInt8)
@@ -60,6 +63,10 @@ export function withActivations(stored: Map<string, Int8Matrix>, weights: 'int8'
   if (weights === 'int8') return stored;
   if (!be.w8a8)
     throw new Error(`weights 'w8a8': the ${be.name} backend has no W8A8 kernel${be.name === 'native' ? ' (this addon predates it: npm run build:native)' : ''}`);
+  for (const [name, m] of stored) {
+    const k = m.data.length / m.scales.length;
+    if (k > W8A8_MAX_K) throw new Error(`weights 'w8a8': ${name} has rows of ${k} values, above the ${W8A8_MAX_K} that int32 dot products hold`);
+  }
   return new Map([...stored].map(([name, m]) => [name, { ...m, activations: 'int8' as const }]));
 }
 
