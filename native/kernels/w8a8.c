@@ -10,8 +10,8 @@
  *
  * x86-64 CPUs with AVX-512 VNNI (chosen at run time, so the addon still runs on AVX2-only CPUs) do the dot products
  * 64 at a time with vpdpbusd, which multiplies unsigned by signed bytes: the weights enter as qw + 128 (a sign-bit
- * flip) and 128 * sum_p qa_ip is taken off afterwards. Elsewhere (AVX2, WebAssembly) a plain integer loop that the
- * compiler vectorises. Every path gives the same integers, hence the same bits. */
+ * flip) and 128 * sum_p qa_ip is taken off afterwards. WebAssembly widens to int16 for i32x4.dot_i16x8_s; elsewhere
+ * (AVX2) a plain integer loop that the compiler vectorises. Every path gives the same integers. */
 #include "../kernels.h"
 #include "../parallel.h"
 #include "scratch.h"
@@ -70,6 +70,40 @@ static float quantize_row(const float *x, size_t xs, int k, int kp, int8_t *q, i
   return s;
 }
 
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+/* columns [j0, j1) of C, WebAssembly SIMD: each weight row widened to int16 once per 16 bytes and dotted with 4
+ * quantized rows at a time (i32x4.dot_i16x8_s); the same integers as the loop below */
+static void cols_wasm(const w8_ctx *g, int j0, int j1) {
+  const int k = g->k, k16 = k & ~15, m = g->m;
+  for (int j = j0; j < j1; j++) {
+    const int8_t *w = g->Bq + (size_t)j * g->ldb;
+    for (int i0 = 0; i0 < m; i0 += 4) {
+      const int mr = m - i0 < 4 ? m - i0 : 4;
+      const int8_t *a[4];
+      for (int r = 0; r < 4; r++) a[r] = g->qa + (size_t)(i0 + (r < mr ? r : 0)) * g->kp;
+      v128_t acc[4] = {wasm_i32x4_splat(0), wasm_i32x4_splat(0), wasm_i32x4_splat(0), wasm_i32x4_splat(0)};
+      for (int p = 0; p < k16; p += 16) {
+        const v128_t wv = wasm_v128_load(w + p);
+        const v128_t wl = wasm_i16x8_extend_low_i8x16(wv), wh = wasm_i16x8_extend_high_i8x16(wv);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 4; r++) {
+          const v128_t x = wasm_v128_load(a[r] + p);
+          acc[r] = wasm_i32x4_add(acc[r], wasm_i32x4_add(wasm_i32x4_dot_i16x8(wl, wasm_i16x8_extend_low_i8x16(x)),
+                                                         wasm_i32x4_dot_i16x8(wh, wasm_i16x8_extend_high_i8x16(x))));
+        }
+      }
+      for (int r = 0; r < mr; r++) {
+        int32_t s = wasm_i32x4_extract_lane(acc[r], 0) + wasm_i32x4_extract_lane(acc[r], 1) +
+                    wasm_i32x4_extract_lane(acc[r], 2) + wasm_i32x4_extract_lane(acc[r], 3);
+        for (int p = k16; p < k; p++) s += (int32_t)a[r][p] * (int32_t)w[p];
+        g->C[(size_t)(i0 + r) * g->ldc + j] = finish(g, s, i0 + r, j);
+      }
+    }
+  }
+}
+#define cols_plain cols_wasm
+#else
 /* columns [j0, j1) of C, portable: one weight row at a time, dotted with every quantized row (it stays in L1) */
 static void cols_plain(const w8_ctx *g, int j0, int j1) {
   for (int j = j0; j < j1; j++) {
@@ -82,6 +116,7 @@ static void cols_plain(const w8_ctx *g, int j0, int j1) {
     }
   }
 }
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

@@ -264,7 +264,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 
 class WasmBackendImpl implements WasmBackend {
   readonly name = 'wasm' as const;
-  /** the portable W8A8 loop (native/kernels/w8a8.c): correct, not faster than the fp32-activation kernel here */
+  /** W8A8 products (native/kernels/w8a8.c: int16 dot products in SIMD128) */
   readonly w8a8 = true;
   private readonly bufs = new WeakSet<ArrayBufferLike>();
   private lastBuf: ArrayBufferLike | null = null;
