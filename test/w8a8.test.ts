@@ -212,3 +212,32 @@ test('bd3lm sample --weights w8a8 and eval ppl --weights int8|w8a8 (the CLI pass
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the portable loop (BD3LM_W8A8=portable, as on CPUs without AVX-512 VNNI) gives the AVX-512 path\'s bits', { skip: !backends.find((b) => b.name === 'native')?.backend }, () => {
+  // one product per shape in a child process per setting: m rows of 1, 5 and 16 (groups of 4 and a single row), k with tails
+  const script = `
+    const { createBackend } = await import(${JSON.stringify(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/tensor/index.js'))});
+    const be = await createBackend('native');
+    let seed = 5;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const out = [be.info];
+    for (const [m, n, k] of [[1, 37, 29], [5, 301, 300], [16, 64, 768]]) {
+      const a = Float32Array.from({ length: m * k }, () => rnd() * 2 - 1);
+      const data = Int8Array.from({ length: n * k }, () => Math.floor(rnd() * 255) - 127);
+      const scales = Float32Array.from({ length: n }, () => 0.001 + rnd() * 0.05);
+      const c = new Float32Array(m * n);
+      be.sgemm({ transB: true, m, n, k, a, lda: k, b: { data, scales, dtype: 'int8', activations: 'int8' }, ldb: k, c, ldc: n });
+      out.push(Array.from(c));
+    }
+    process.stdout.write(JSON.stringify(out));`;
+  const run = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as [string, ...number[][]];
+  };
+  const [infoP, ...portable] = run({ BD3LM_W8A8: 'portable' });
+  const [info, ...fast] = run({});
+  assert.match(infoP, /w8a8: portable/);
+  if (!/w8a8: avx512-vnni/.test(info)) return; // this CPU runs the portable loop anyway
+  portable.forEach((p, t) => p.forEach((v, i) => assert.ok(Object.is(v, fast[t][i]), `product ${t} [${i}]: ${v} vs ${fast[t][i]}`)));
+});
