@@ -282,6 +282,29 @@ static void cols_task(void *ctx, int begin, int end, int tid) {
     cols_plain(g, j0, j1);
 }
 
+typedef struct {
+  const w8_ctx *g;
+  const float *A;
+  int lda, transA;
+  float alpha;
+  float *ra;
+  int32_t *asum;
+  int8_t *qa;
+} quant_ctx;
+
+/* rows [begin, end) of op(A) quantized */
+static void quant_task(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const quant_ctx *c = (const quant_ctx *)ctx;
+  const int k = c->g->k, kp = c->g->kp;
+  for (int i = begin; i < end; i++) {
+    const float *x = c->transA ? c->A + i : c->A + (size_t)i * c->lda;
+    int8_t *q = c->qa + (size_t)i * kp;
+    c->ra[i] = c->alpha * (!c->transA && has_vnni() ? quantize_row_avx512(x, k, kp, q, &c->asum[i])
+                                                    : quantize_row(x, c->transA ? (size_t)c->lda : 1, k, kp, q, &c->asum[i]));
+  }
+}
+
 void bd_sgemm_w8a8(int transA, int m, int n, int k, float alpha, const float *A, int lda, const int8_t *Bq,
                    const float *scales, int ldb, float beta, float *C, int ldc, const float *bias) {
   if (m <= 0 || n <= 0) return;
@@ -293,15 +316,15 @@ void bd_sgemm_w8a8(int transA, int m, int n, int k, float alpha, const float *A,
   int8_t *qa = (int8_t *)buf;
   float *ra = (float *)(buf + qbytes);
   int32_t *asum = (int32_t *)(buf + qbytes + fbytes);
-  for (int i = 0; i < m; i++) {
-    const float *x = transA ? A + i : A + (size_t)i * lda;
-    int8_t *q = qa + (size_t)i * kp;
-    ra[i] = alpha * (!transA && has_vnni() ? quantize_row_avx512(x, k, kp, q, &asum[i])
-                                           : quantize_row(x, transA ? (size_t)lda : 1, k, kp, q, &asum[i]));
-  }
   w8_ctx g = {m, n, k, kp, ldb, ldc, qa, ra, asum, Bq, scales, beta, C, bias};
-  int nblk = (n + COLS - 1) / COLS;
+  quant_ctx qc = {&g, A, lda, transA, alpha, ra, asum, qa};
   int64_t macs = (int64_t)m * n * (k > 0 ? k : 1);
+  /* rows in parallel once there are a few thousand values per thread */
+  if (macs >= (1 << 18) && (int64_t)m * k >= 8192)
+    bd_parallel_for(m, 4096 / (k + 1) + 1, quant_task, &qc);
+  else
+    quant_task(&qc, 0, m, 0);
+  int nblk = (n + COLS - 1) / COLS;
   int grain = (int)(65536 / ((int64_t)m * (k > 0 ? k : 1) * COLS) + 1);
   if (macs >= (1 << 18))
     bd_parallel_for(nblk, grain, cols_task, &g);
