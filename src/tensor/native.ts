@@ -29,7 +29,8 @@ type Opt = Float32Array | null;
 /** Positional signatures of the addon: one per line of native/kernels.def (its JS name), plus threads and info. */
 interface Addon {
   threads(): number;
-  info(): { openblas: boolean; openblasCore: string | null; simd: string; threads: number };
+  /** w8a8: the W8A8 dot-product loop (absent from an addon built before it) */
+  info(): { openblas: boolean; openblasCore: string | null; simd: string; w8a8?: string; threads: number };
   sgemm(tA: boolean, tB: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: F32,
     ldb: number, beta: number, c: F32, ldc: number, bias: Opt, batch: number, sA: number, sB: number,
     sC: number): void;
@@ -48,6 +49,9 @@ interface Addon {
   embeddingHalf(table: Uint16Array, dtype: HalfDtype, ids: Int32Array, n: number, dim: number, out: F32): void;
   /** absent from an addon built before the int8 kernels */
   sgemmQ8?(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Int8Array,
+    scales: F32, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
+  /** absent from an addon built before the W8A8 kernel; sgemmQ8's arguments */
+  sgemmW8A8?(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Int8Array,
     scales: F32, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
   embeddingQ8?(table: Int8Array, scales: F32, ids: Int32Array, n: number, dim: number, out: F32): void;
   sampleRows(rows: number, V: number, probs: Float64Array, logp: F32 | null, temperature: number, topK: number,
@@ -128,6 +132,12 @@ export function loadAddon(): Addon {
   }
 }
 
+/** the addon's W8A8 product, or an error saying that this addon predates it */
+function w8a8Kernel(n: Addon): NonNullable<Addon['sgemmW8A8']> {
+  if (!n.sgemmW8A8) throw new Error("sgemm: int8 activations (weights 'w8a8') need an addon with the W8A8 kernel: npm run build:native");
+  return n.sgemmW8A8;
+}
+
 export function createNativeBackend(): Backend {
   const n = loadAddon();
   const meta = n.info();
@@ -136,11 +146,12 @@ export function createNativeBackend(): Backend {
   return {
     name: 'native',
     threads: n.threads(),
-    info: `${meta.openblas ? `OpenBLAS sgemm${meta.openblasCore ? ` (${meta.openblasCore} kernels)` : ''}` : 'own sgemm'}, ${meta.simd}, ${meta.threads} threads`,
+    info: `${meta.openblas ? `OpenBLAS sgemm${meta.openblasCore ? ` (${meta.openblasCore} kernels)` : ''}` : 'own sgemm'}, ${meta.simd}${meta.w8a8 ? ` (w8a8: ${meta.w8a8})` : ''}, ${meta.threads} threads`,
     alloc: (len) => new Float32Array(len),
     allocInt: (len) => new Int32Array(len),
     allocHalf: (len) => new Uint16Array(len),
     ...(q8 && { allocInt8: (len: number) => new Int8Array(len) }),
+    w8a8: !!(q8 && n.sgemmW8A8),
     free: () => {},
     sgemm: (g: GemmArgs) => {
       const b = g.b;
@@ -151,7 +162,7 @@ export function createNativeBackend(): Backend {
       }
       if (!g.transB || (g.batch ?? 1) !== 1) throw new Error(`sgemm: a ${b.dtype} b needs transB and batch 1`);
       if (b.dtype === 'int8')
-        q8!.sgemm(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.scales, g.ldb, g.beta ?? 0, g.c,
+        (b.activations === 'int8' ? w8a8Kernel(n) : q8!.sgemm)(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.scales, g.ldb, g.beta ?? 0, g.c,
           g.ldc, g.bias ?? null);
       else
         n.sgemmHalf(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.dtype, g.ldb, g.beta ?? 0, g.c,

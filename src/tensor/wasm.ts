@@ -89,6 +89,8 @@ interface Exports {
   embedding_half(table: Ptr, fmt: number, ids: Ptr, n: number, dim: number, out: Ptr): void;
   sgemm_q8(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, scales: Ptr,
     ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
+  sgemm_w8a8(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, scales: Ptr,
+    ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
   embedding_q8(table: Ptr, scales: Ptr, ids: Ptr, n: number, dim: number, out: Ptr): void;
   sample_rows(rows: number, V: number, probs: Ptr, logp: Ptr, temperature: number, topK: number, topP: number,
     incl: number, fallback: Ptr, draws: number, drawRow: Ptr, noise: Ptr, seeds: Ptr, maskId: number, keep: number,
@@ -263,6 +265,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 
 class WasmBackendImpl implements WasmBackend {
   readonly name = 'wasm' as const;
+  /** W8A8 products (native/kernels/w8a8.c: int16 dot products in SIMD128) */
+  readonly w8a8 = true;
   private readonly bufs = new WeakSet<ArrayBufferLike>();
   private lastBuf: ArrayBufferLike | null = null;
   /** foreign arrays copied in for the current call: [array, ptr, copy back] */
@@ -371,7 +375,7 @@ class WasmBackendImpl implements WasmBackend {
       const tA = g.transA ? 1 : 0, alpha = g.alpha ?? 1, beta = g.beta ?? 0;
       this.call(() =>
         b.dtype === 'int8'
-          ? this.ex.sgemm_q8(tA, g.m, g.n, g.k, alpha, this.p(g.a), g.lda, this.p(b.data), this.p(b.scales), g.ldb,
+          ? (b.activations === 'int8' ? this.ex.sgemm_w8a8 : this.ex.sgemm_q8)(tA, g.m, g.n, g.k, alpha, this.p(g.a), g.lda, this.p(b.data), this.p(b.scales), g.ldb,
             beta, this.p(g.c, true), g.ldc, this.p(g.bias))
           : this.ex.sgemm_half(tA, g.m, g.n, g.k, alpha, this.p(g.a), g.lda, this.p(b.data), HALF_FMT[b.dtype], g.ldb,
             beta, this.p(g.c, true), g.ldc, this.p(g.bias)));
