@@ -38,7 +38,7 @@ run() { # run NAME CORPUS VOCAB HIDDEN LAYERS HEADS LR [BLOCK_SIZE=4]
     --cond-dim 64 --dropout 0 --batch-size 16 --steps "$STEPS" --lr "$lr" --warmup 50 --lr-schedule cosine --save-every 1000 \
     --log-every 50 --seed 1 --ema 0 > "$out.log" 2>&1
   local train_s=$((SECONDS - t0))
-  local ppl; ppl=$(bd3lm eval ppl --model "$out" --data "$data/valid" --batch-size 16 --seed 1)
+  local ppl; ppl=$(bd3lm eval ppl --model "$out" --data "$data/valid" --batch-size 16 --seed 1 --draws 8)
   local eng; eng=$(node dist/bench/english.js --model "$out" --samples "$out/samples.jsonl")
   local params; params=$(bd3lm info "$out" | sed -n "s/^trainable parameters: \([0-9,]*\).*/\1/p" | tr -d ,)
   echo "{\"run\":\"$name\",\"corpus\":\"$corpus\",\"vocab\":\"$vocab\",\"hidden\":$hidden,\"layers\":$layers,\"heads\":$heads,\"lr\":$lr,\"steps\":$STEPS,\"batch\":16,\"L\":256,\"block_size\":$bs,\"train_seconds\":$train_s,\"commit\":\"$(git rev-parse --short HEAD)\",\"date\":\"$(date -u +%FT%TZ)\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"ppl\":$ppl,\"english\":$eng,\"parameters\":${params:-null}}" | tee -a "$OUTJ"

@@ -35,5 +35,5 @@ bd3lm export "$RUN" --out "$OUT" --dtype f16
 bd3lm plot "$P1" "$RUN" --out "$OUT/loss.svg"
 cp "$P1/metrics.jsonl" "$OUT/metrics-phase1.jsonl"
 cp "$RUN/metrics.jsonl" "$OUT/metrics-phase2.jsonl"
-bd3lm eval ppl --model "$OUT" --data "$DATA/valid" --batch-size 16 --seed 1 | tee "$OUT/valid-ppl.json"
+bd3lm eval ppl --model "$OUT" --data "$DATA/valid" --batch-size 16 --seed 1 --draws 8 | tee "$OUT/valid-ppl.json"
 node dist/bench/english.js --model "$OUT" --samples "$OUT/samples.jsonl" | tee "$OUT/english.json"

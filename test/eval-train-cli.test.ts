@@ -97,6 +97,18 @@ test('cli: prepare, train, eval ppl, eval variance and plot on a small byte corp
   assert.equal(rep.bound, true);
   assert.equal(rep.sequences, 8);
   assert.equal(rep.tokens, rep.sequences * 31);
+  // --draws 3 --seed 5: the mean of the runs with seeds 5, 6, 7, each draw's figure listed
+  const d = run('eval', 'ppl', '--model', out, '--data', data, '--batch-size', '4', '--max-batches', '2', '--backend', 'ref', '--seed', '5', '--draws', '3');
+  assert.equal(d.status, 0, d.stderr);
+  const drawn = JSON.parse(d.stdout);
+  const single = [5, 6, 7].map((seed) => perplexity(model, validBatches(4, 2, false), { seed, bytesOf }));
+  assert.equal(drawn.draws, 3);
+  assert.deepEqual(drawn.nll_draws, single.map((r) => r.nll));
+  assert.ok(new Set(drawn.nll_draws).size === 3, 'the draws differ');
+  const mean = single.reduce((a, r) => a + r.nll, 0) / 3;
+  assert.ok(Math.abs(drawn.nll - mean) <= 1e-12 * mean, `${drawn.nll} vs ${mean}`);
+  assert.ok(Math.abs(drawn.bits_per_byte - single.reduce((a, r) => a + r.bits_per_byte!, 0) / 3) <= 1e-12 * drawn.bits_per_byte);
+  assert.equal(run('eval', 'ppl', '--model', out, '--data', data, '--draws', '0').status, 2);
   const v = run('eval', 'variance', '--model', out, '--data', data, '--batches', '2', '--batch-size', '2', '--backend', 'ref');
   assert.equal(v.status, 0, v.stderr);
   const vrep = JSON.parse(v.stdout);

@@ -32,6 +32,7 @@ export const EVAL_PPL = defineCommand({
     'batch-size': { value: 'N', default: '8', help: 'sequences per batch' },
     'max-batches': { value: 'N', help: 'stop after N batches (default: all)' },
     seed: { value: 'S', default: '1', help: 'draws the noise levels t' },
+    draws: { value: 'N', default: '1', help: 'average N independent draws of t (seeds S .. S+N-1): the NELBO is a Monte-Carlo estimate, noisy on small splits' },
     ...BACKEND_OPTION,
     weights: MODEL_OPTIONS.weights,
   },
@@ -144,6 +145,7 @@ async function pplCommand(args: string[]): Promise<number> {
   const B = int(values['batch-size'], '--batch-size', 1)!;
   const maxBatches = int(values['max-batches'], '--max-batches', 1) ?? Infinity;
   const seed = int(values.seed, '--seed', 0)!;
+  const draws = int(values.draws, '--draws', 1)!;
   const modelDir = await resolveModel(values.model); // a folder or a repo id
   const model = await loadModel(modelDir, { backend: values.backend as BackendName | undefined, weights: values.weights as WeightDtype | undefined });
   const L = model.config.modelLength;
@@ -169,7 +171,7 @@ async function pplCommand(args: string[]): Promise<number> {
     source = positionals.join(' ');
   }
   const tty = process.stderr.isTTY === true;
-  const report = perplexity(model, batches, { seed, bytesOf: tokenByteLength(tok), onBatch: (n) => tty && process.stderr.write(`\reval: ${n} sequences`) });
+  const report = perplexity(model, batches, { seed, draws, bytesOf: tokenByteLength(tok), onBatch: (n) => tty && process.stderr.write(`\reval: ${n} sequences`) });
   if (tty) process.stderr.write('\n');
   process.stdout.write(JSON.stringify({ model: values.model, data: source, ...report }) + '\n');
   return 0;
