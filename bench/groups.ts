@@ -53,6 +53,10 @@ const int8: Group[] = [{
     { label: 'w8a8', ours: 'sample:native:small:16:first-hitting:1:w8a8:128' },
     { label: 'reference', ref: { kind: 'sample', size: 'small', block_size: 16, seqlen: 128, mode: 'first_hitting' } },
   ],
+}, {
+  // one KV-cached model call alone (bench/model-call.ts: best of 7 per run; the report takes the median of the runs)
+  id: 'int8-call-small-16', table: 'int8', row: 'small, 16, one model call (256 cached tokens, one row of logits)',
+  arms: (['f32', 'int8', 'w8a8'] as const).map((w) => ({ label: w, ours: `call:native:small:16:${w}` })),
 }];
 
 /** a few seconds a side: checks that both sides run and record (not a measurement) */

@@ -69,6 +69,36 @@ function groupTable(table: Group['table'], what: string, ratioHead: (labels: str
   };
 }
 
+/**
+ * int8 and w8a8 weights (issue 13's targets): sampling tokens/s of fp32, int8, w8a8 and the reference alternated in
+ * one session, and one model call's time (ms) of fp32, int8 and w8a8 alternated in one session.
+ */
+function int8Speed(root: string): string {
+  const recs = readJsonl(path.join(root, SIDE_BY_SIDE));
+  const cmd = `node dist/bench/side-by-side.js --table int8 --rounds ${MIN_RUNS}`;
+  const [sampleGroup, callGroup] = ['int8-small-16', 'int8-call-small-16'].map((id) => GROUPS.find((g) => g.id === id)!);
+  const out: string[] = [];
+  const used: Rec[] = [];
+  const s = armStats(recs, sampleGroup);
+  if (s.stats.every((x) => x !== null)) {
+    const [f32, int8, w8a8, ref] = s.stats as Stat[];
+    out.push(header(['tokens/s', 'reference', 'f32', 'int8', 'w8a8', 'int8 / reference', 'w8a8 / reference', 'w8a8 / f32']),
+      row([sampleGroup.row, fmtStat(ref), fmtStat(f32), fmtStat(int8), fmtStat(w8a8), ratio(int8, ref), ratio(w8a8, ref), ratio(w8a8, f32)]), '');
+    used.push(...s.used);
+  }
+  const calls = latestSession(recs, (r) => r.group === callGroup.id);
+  const ms = callGroup.arms.map((a) => stat(calls.filter((r) => r.arm === a.label).map((r) => Number((r.result as Rec).ms_one_row))));
+  if (ms.every((x) => x !== null)) {
+    const [f32, int8, w8a8] = ms as Stat[];
+    out.push(header(['ms per call', 'f32', 'int8', 'w8a8', 'int8 / f32', 'w8a8 / f32']),
+      row([callGroup.row, fmtStat(f32), fmtStat(int8), fmtStat(w8a8), ratio(int8, f32), ratio(w8a8, f32)]), '');
+    used.push(...calls);
+  }
+  if (!out.length) return missing('int8 and w8a8 speed', cmd);
+  return [...out, `Median (min–max) of ${MIN_RUNS}+ rounds that alternate the columns in one session (\`${cmd}\`, \`${SIDE_BY_SIDE}\`; ` +
+    `a call's figure per run is its best of 7): ${provenanceNote(used)}.`].join('\n');
+}
+
 const SHAPES = ['1024x768x768', '1024x768x3072', '64x768x50258', '16x256x256'];
 const KERNELS = 'results/kernels.jsonl';
 
@@ -205,6 +235,7 @@ export const TABLES: Table[] = [
   { name: 'sampling-vs-reference', doc: 'README.md', render: groupTable('sampling', 'sampling vs reference', () => []) },
   { name: 'half-speed', doc: 'README.md', render: groupTable('half', 'half-precision sampling', (l) => l.slice(1).map((x) => `${x} / ${l[0]}`)) },
   { name: 'half-accuracy', doc: 'README.md', render: halfAccuracy },
+  { name: 'int8-speed', doc: 'README.md', render: int8Speed },
   { name: 'batch', doc: 'README.md', render: groupTable('batch', 'batched sampling', (l) => l.slice(1).map((x) => `${x} / ${l[0]}`)) },
   { name: 'parallel-sweep', doc: 'README.md', render: sweep('results/parallel-sweep.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar`') },
   { name: 'parallel-sweep-kjv', doc: 'README.md', render: sweep('results/parallel-sweep-tiny-kjv-8.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar --model work/threshold/run --length 512 --samples 8 --taus 0.9,0.5,0.1,0.09,0.08,0.05 --gammas 1,8,16,24,32`') },
