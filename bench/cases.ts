@@ -44,14 +44,14 @@ export const CASES: BenchCase[] = [
   ...BACKENDS.flatMap((b) => (['tiny', 'small'] as const).map((p) => ({ id: `forward:${b}:${p}:1024`, bench: 'forward', backend: b }))),
   ...([['tiny', 128, 8], ['tiny', 1024, 1], ['small', 1024, 1]] as const).map(([p, L, B]) => ({ id: `train:native:${p}:${L}:${B}`, bench: 'train', backend: 'native' as const })),
   ...SAMPLE_CASES.map(([p, bs, s, B]) => ({ id: `sample:native:${p}:${bs}:${s}:${B}`, bench: 'sample', backend: 'native' as const })),
-  // half-precision and int8 weight storage (loadModel's `weights` option) at batch 1, first hitting
-  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['bf16', 'f16', 'int8'] as const).map((w) =>
+  // half-precision and int8 weight storage (loadModel's `weights` option; w8a8: int8 activations too) at batch 1, first hitting
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['bf16', 'f16', 'int8', 'w8a8'] as const).map((w) =>
     ({ id: `sample:native:${p}:${bs}:first-hitting:1:${w}`, bench: 'sample', backend: 'native' as const })))),
-  // one sampling model call in isolation (best of 7), fp32, half and int8 weights
-  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['f32', 'bf16', 'f16', 'int8'] as const).map((w) =>
+  // one sampling model call in isolation (best of 7), fp32, half, int8 and w8a8 weights
+  ...(['tiny', 'small'] as const).flatMap((p) => [4, 16].flatMap((bs) => (['f32', 'bf16', 'f16', 'int8', 'w8a8'] as const).map((w) =>
     ({ id: `call:native:${p}:${bs}:${w}`, bench: 'call', backend: 'native' as const })))),
   // the effect of stored weights on the logits (vs fp32): the golden checkpoint and random tiny/small models
-  ...(['golden', 'default', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16', 'int8'] as const).map((w) =>
+  ...(['golden', 'default', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16', 'int8', 'w8a8'] as const).map((w) =>
     ({ id: `logits:native:${m}:${w}`, bench: 'logits', backend: 'native' as const }))),
   // the WebAssembly build (the browser's engine) with fp32 and int8 weights: one call, a sample run, the logits
   ...(['f32', 'int8'] as const).flatMap((w) => [

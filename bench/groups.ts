@@ -43,12 +43,14 @@ const batch: Group[] = (['tiny', 'small'] as const).flatMap((p) => [4, 16].map((
   arms: [1, 16].map((b) => ({ label: `batch ${b}`, ours: `sample:native:${p}:${bs}:first-hitting:${b}` })),
 })));
 
-/** int8 weights (issue 13's targets): small, L' = 16, batch 1, first hitting, 128 tokens, against fp32 and the reference */
+/** int8 weights (issue 13's targets): small, L' = 16, batch 1, first hitting, 128 tokens, against fp32 and the reference;
+ * w8a8: int8 activations too */
 const int8: Group[] = [{
   id: 'int8-small-16', table: 'int8', row: "small, 16, first hitting, 128 tokens",
   arms: [
     { label: 'f32', ours: 'sample:native:small:16:first-hitting:1:f32:128' },
     { label: 'int8', ours: 'sample:native:small:16:first-hitting:1:int8:128' },
+    { label: 'w8a8', ours: 'sample:native:small:16:first-hitting:1:w8a8:128' },
     { label: 'reference', ref: { kind: 'sample', size: 'small', block_size: 16, seqlen: 128, mode: 'first_hitting' } },
   ],
 }];

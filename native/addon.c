@@ -27,7 +27,7 @@ static napi_value js_threads(napi_env env, napi_callback_info info) {
 #define BD_F16C_NAME ""
 #endif
 
-/* { openblas: boolean, openblasCore: string | null, simd: string, threads: number } */
+/* { openblas: boolean, openblasCore: string | null, simd: string, w8a8: string, threads: number } */
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value o, v;
@@ -45,6 +45,8 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
 #endif
   napi_create_string_utf8(env, simd, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, o, "simd", v);
+  napi_create_string_utf8(env, bd_w8a8_kernel(), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "w8a8", v);
   napi_create_int32(env, bd_num_threads(), &v);
   napi_set_named_property(env, o, "threads", v);
   return o;

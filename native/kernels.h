@@ -27,6 +27,15 @@ void bd_sgemm_bhalf(int transA, int m, int n, int k, float alpha, const float *A
 void bd_sgemm_bq8(int transA, int m, int n, int k, float alpha, const float *A, int lda, const int8_t *Bq,
                   const float *scales, int ldb, float beta, float *C, int ldc, const float *bias);
 
+/* the same product with op(A) quantized too (W8A8, kernels/w8a8.c): each row of op(A) to int8 with one scale
+ * (max |row| / 127), integer dot products, both scales applied at the end. Approximates bd_sgemm_bq8.
+ * k <= BD_W8A8_MAX_K (int32 dot products; loading checks it: src/model/quantize.ts). */
+#define BD_W8A8_MAX_K 131072
+void bd_sgemm_w8a8(int transA, int m, int n, int k, float alpha, const float *A, int lda, const int8_t *Bq,
+                   const float *scales, int ldb, float beta, float *C, int ldc, const float *bias);
+/* which dot-product loop bd_sgemm_w8a8 runs here: "avx512-vnni" (chosen at run time) or "portable" */
+const char *bd_w8a8_kernel(void);
+
 /* 1 when bd_sgemm was built to route large products to OpenBLAS (-DBD_HAVE_OPENBLAS), else 0. */
 int bd_sgemm_uses_openblas(void);
 /* the kernels OpenBLAS picked for this CPU (e.g. "Haswell", "SkylakeX"), NULL without OpenBLAS */

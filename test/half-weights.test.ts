@@ -172,5 +172,5 @@ test('bd3lm sample --weights bf16|f16 samples; a bad value is a usage error', ()
   }
   const bad = run('--weights', 'fp8');
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /unknown weights 'fp8' \(--weights takes f32, bf16, f16, int8\)/);
+  assert.match(bad.stderr, /unknown weights 'fp8' \(--weights takes f32, bf16, f16, int8, w8a8\)/);
 });

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build and run the sgemm harness: native (own + OpenBLAS) and single-threaded wasm (simd128, relaxed).
-# Usage: native/bench/run.sh [native|wasm|all|scalar] [extra args for the native binary]
+# Usage: native/bench/run.sh [native|wasm|all|scalar|w8a8] [extra args for the native binary]
 set -e
 cd "$(dirname "$0")"
 OUT=${OUT_DIR:-/tmp/bd3lm-sgemm-bench}
@@ -15,6 +15,11 @@ if [ "$what" = native ] || [ "$what" = all ]; then
   $CC -O3 -mavx2 -mfma -std=c11 -D_GNU_SOURCE -DBD_HAVE_OPENBLAS -I/usr/include/x86_64-linux-gnu \
     sgemm_bench.c ../kernels/sgemm.c ../runtime_posix.c -o "$OUT/sgemm_bench" -lopenblas -lpthread -lm
   OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2} "$OUT/sgemm_bench" "$@"
+fi
+if [ "$what" = w8a8 ]; then # per-core rates of the fp32, int8-weight and W8A8 products (w8a8_bench.c)
+  $CC -O3 -mavx2 -mfma -mf16c -ffp-contract=fast -std=c11 -D_GNU_SOURCE -pthread -I.. w8a8_bench.c ../kernels/sgemm.c \
+    ../kernels/w8a8.c ../kernels/scratch.c ../runtime_posix.c -o "$OUT/w8a8_bench" -lm
+  BD3LM_THREADS=1 "$OUT/w8a8_bench"
 fi
 if [ "$what" = scalar ]; then # the portable C fallback (no SIMD), correctness only
   $CC -O2 -std=c11 -D_GNU_SOURCE sgemm_bench.c ../kernels/sgemm.c ../runtime_posix.c -o "$OUT/sgemm_scalar" -lpthread -lm

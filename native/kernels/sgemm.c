@@ -1160,10 +1160,12 @@ BD_NAPI(sgemm) {
 
 /* sgemmHalf(tA, m, n, k, alpha, a, lda, bh, dtype, ldb, beta, c, ldc, bias): op(B) = bh^T, bh n x k halves;
  * sgemmQ8(tA, m, n, k, alpha, a, lda, bq, scales, ldb, beta, c, ldc, bias): op(B) = (bq * scales)^T, bq n x k int8
- * with n scales */
-static napi_value sgemm_stored(napi_env env, napi_callback_info info, int q8) {
+ * with n scales; sgemmW8A8(the same arguments): op(A) quantized to int8 as well (bd_sgemm_w8a8, w8a8.c) */
+enum { ST_HALF, ST_Q8, ST_W8A8 };
+static napi_value sgemm_stored(napi_env env, napi_callback_info info, int kind) {
   call_t c;
-  if (!begin(&c, env, info, q8 ? "sgemmQ8" : "sgemmHalf", 14)) return NULL;
+  const int q8 = kind != ST_HALF;
+  if (!begin(&c, env, info, kind == ST_W8A8 ? "sgemmW8A8" : q8 ? "sgemmQ8" : "sgemmHalf", 14)) return NULL;
   int tA = arg_bool(&c, 0, "transA");
   int64_t m = arg_int(&c, 1, "m", 0, I32MAX), n = arg_int(&c, 2, "n", 0, I32MAX), k = arg_int(&c, 3, "k", 0, I32MAX);
   float alpha = (float)arg_num(&c, 4, "alpha");
@@ -1188,10 +1190,15 @@ static napi_value sgemm_stored(napi_env env, napi_callback_info info, int q8) {
     need(&c, "b", lb, extent2d(1, 0, n, k, ldb));
   }
   if (q8) need(&c, "scales", lscales, n);
+  if (kind == ST_W8A8 && !c.failed && k > BD_W8A8_MAX_K)
+    fail(&c, "%s %lld is above %lld (int32 dot products)", "k", (long long)k, (long long)BD_W8A8_MAX_K);
   need(&c, "c", lc, extent2d(1, 0, m, n, ldc));
   if (bias) need(&c, "bias", lbias, n);
   if (c.failed) return NULL;
-  if (q8)
+  if (kind == ST_W8A8)
+    bd_sgemm_w8a8(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, (const int8_t *)bw, scales, (int)ldb, beta, cc,
+                  (int)ldc, bias);
+  else if (q8)
     bd_sgemm_bq8(tA, (int)m, (int)n, (int)k, alpha, a, (int)lda, (const int8_t *)bw, scales, (int)ldb, beta, cc,
                  (int)ldc, bias);
   else
@@ -1199,8 +1206,9 @@ static napi_value sgemm_stored(napi_env env, napi_callback_info info, int q8) {
                    (int)ldc, bias);
   return undefined(env);
 }
-BD_NAPI(sgemm_half) { return sgemm_stored(env, info, 0); }
-BD_NAPI(sgemm_q8) { return sgemm_stored(env, info, 1); }
+BD_NAPI(sgemm_half) { return sgemm_stored(env, info, ST_HALF); }
+BD_NAPI(sgemm_q8) { return sgemm_stored(env, info, ST_Q8); }
+BD_NAPI(sgemm_w8a8) { return sgemm_stored(env, info, ST_W8A8); }
 #endif
 
 #ifdef BD_WASM_BINDINGS
@@ -1220,5 +1228,11 @@ BD_WASM(sgemm_q8) void w_sgemm_q8(int tA, int m, int n, int k, float alpha, cons
                                    const int8_t *Bq, const float *scales, int ldb, float beta, float *C, int ldc,
                                    const float *bias) {
   bd_sgemm_bq8(tA, m, n, k, alpha, A, lda, Bq, scales, ldb, beta, C, ldc, bias);
+}
+
+BD_WASM(sgemm_w8a8) void w_sgemm_w8a8(int tA, int m, int n, int k, float alpha, const float *A, int lda,
+                                       const int8_t *Bq, const float *scales, int ldb, float beta, float *C, int ldc,
+                                       const float *bias) {
+  bd_sgemm_w8a8(tA, m, n, k, alpha, A, lda, Bq, scales, ldb, beta, C, ldc, bias);
 }
 #endif

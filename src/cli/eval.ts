@@ -15,7 +15,8 @@ import { documents, listInputs } from '../data/corpus.js';
 import * as path from 'node:path';
 import type { BackendName } from '../tensor/backend.js';
 import { numberFlag, type NumberRule } from './args.js';
-import { BACKEND_OPTION } from './model-flags.js';
+import { BACKEND_OPTION, MODEL_OPTIONS } from './model-flags.js';
+import type { WeightDtype } from '../model/storage.js';
 import { defineCommand, parseCommand, usageError, type Command } from './options.js';
 
 export const EVAL_PPL = defineCommand({
@@ -32,6 +33,7 @@ export const EVAL_PPL = defineCommand({
     'max-batches': { value: 'N', help: 'stop after N batches (default: all)' },
     seed: { value: 'S', default: '1', help: 'draws the noise levels t' },
     ...BACKEND_OPTION,
+    weights: MODEL_OPTIONS.weights,
   },
 });
 
@@ -143,7 +145,7 @@ async function pplCommand(args: string[]): Promise<number> {
   const maxBatches = int(values['max-batches'], '--max-batches', 1) ?? Infinity;
   const seed = int(values.seed, '--seed', 0)!;
   const modelDir = await resolveModel(values.model); // a folder or a repo id
-  const model = await loadModel(modelDir, { backend: values.backend as BackendName | undefined });
+  const model = await loadModel(modelDir, { backend: values.backend as BackendName | undefined, weights: values.weights as WeightDtype | undefined });
   const L = model.config.modelLength;
   let batches: Iterable<{ ids: Int32Array; rows: number }>;
   let source: string;

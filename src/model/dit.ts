@@ -128,7 +128,8 @@ export class DiT {
     this.backend = backend;
     this.tensors = tensors;
     this.stored = stored;
-    this.weightDtype = stored.size ? [...stored.values()][0]!.dtype : 'f32';
+    const first = stored.size ? [...stored.values()][0]! : null;
+    this.weightDtype = !first ? 'f32' : first.dtype === 'int8' && first.activations === 'int8' ? 'w8a8' : first.dtype;
     this.weights = bindWeights(config, tensors, stored);
     this.headDim = config.hiddenDim / config.nHeads;
     this.ws = new Workspace(backend);

@@ -6,7 +6,7 @@
 import type { Backend } from '../tensor/backend.js';
 import { CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, readCheckpoint, type CheckpointContents } from './checkpoint-format.js';
 import { DiT } from './dit.js';
-import { int8Alloc } from './quantize.js';
+import { int8Alloc, withActivations } from './quantize.js';
 import { storeWeights, type WeightDtype } from './storage.js';
 import { bytesSource, openSource } from './safetensors-format.js';
 import { fetchBytes, fetchOptionalBytes } from '../hub/browser-fetch.js';
@@ -30,9 +30,9 @@ export function backendAllocs(backend: Backend) {
  */
 export function modelFromCheckpoint(ckpt: CheckpointContents, backend: Backend, weights?: WeightDtype): DiT {
   if (ckpt.quantization) {
-    if (weights !== undefined && weights !== ckpt.quantization)
-      throw new Error(`weights '${weights}': this checkpoint holds ${ckpt.quantization} weights (config.json quantization_config); load it with weights '${ckpt.quantization}' or export an fp32 checkpoint again`);
-    return new DiT(ckpt.config, ckpt.tensors, backend, ckpt.stored);
+    if (weights !== undefined && weights !== ckpt.quantization && weights !== 'w8a8')
+      throw new Error(`weights '${weights}': this checkpoint holds ${ckpt.quantization} weights (config.json quantization_config); load it with weights '${ckpt.quantization}' (or 'w8a8') or export an fp32 checkpoint again`);
+    return new DiT(ckpt.config, ckpt.tensors, backend, withActivations(ckpt.stored, weights ?? 'int8', backend));
   }
   return new DiT(ckpt.config, ckpt.tensors, backend, storeWeights(ckpt.config, ckpt.tensors, weights ?? 'f32', backend));
 }

@@ -14,7 +14,8 @@ export interface LoadOptions {
   /**
    * storage of the large weight matrices, default 'f32' (an int8 folder: 'int8'). 'bf16' / 'f16' halve their memory
    * and the bytes a sampling step streams, 'int8' quarters them (fp32 arithmetic; logits change slightly, see
-   * README); inference only.
+   * README); 'w8a8' stores them as 'int8' and quantizes the activations too (integer products: faster on AVX-512
+   * VNNI CPUs, a larger change; an int8 folder loads either way); inference only.
    */
   weights?: WeightDtype;
   /** for a repo id: the hub, token, cache and progress bar (default: $HF_ENDPOINT, $HF_TOKEN, the shared cache, a bar on a terminal) */

@@ -45,11 +45,29 @@ export function parseQuantization(json: unknown, source: string): 'int8' | null 
   return 'int8';
 }
 
+/** the longest rows (k) a W8A8 product takes: 127 * 127 * k must fit in int32 (BD_W8A8_MAX_K, native/kernels.h) */
+export const W8A8_MAX_K = 131072;
+
 /** The Int8Matrix storage of `be`, or an error saying that it has none. */
 export function int8Alloc(be: Backend): (n: number) => Int8Array {
   if (!be.allocInt8)
     throw new Error(`weights 'int8': the ${be.name} backend has no int8 kernels${be.name === 'native' ? ' (this addon predates them: npm run build:native)' : ''}`);
   return (n) => be.allocInt8!(n);
+}
+
+/**
+ * The matrices of `stored` set up for `weights` 'int8' (fp32 activations) or 'w8a8' (int8 activations too:
+ * Int8Matrix.activations); 'w8a8' on a backend without that kernel is an error.
+ */
+export function withActivations(stored: Map<string, Int8Matrix>, weights: 'int8' | 'w8a8', be: Backend): Map<string, Int8Matrix> {
+  if (weights === 'int8') return stored;
+  if (!be.w8a8)
+    throw new Error(`weights 'w8a8': the ${be.name} backend has no W8A8 kernel${be.name === 'native' ? ' (this addon predates it: npm run build:native)' : ''}`);
+  for (const [name, m] of stored) {
+    const k = m.data.length / m.scales.length;
+    if (k > W8A8_MAX_K) throw new Error(`weights 'w8a8': ${name} has rows of ${k} values, above the ${W8A8_MAX_K} that int32 dot products hold`);
+  }
+  return new Map([...stored].map(([name, m]) => [name, { ...m, activations: 'int8' as const }]));
 }
 
 /** The rows of each stored matrix of `config` (its first dimension). */
@@ -77,8 +95,9 @@ export function int8DtypeProblems(config: ModelConfig, dtypes: ReadonlyMap<strin
  * Moves the large matrices out of `tensors` into int8 matrices on `be`, one at a time, freeing each fp32 array once
  * quantized (no second fp32 copy is kept).
  */
-export function quantizeWeights(config: ModelConfig, tensors: Map<string, Float32Array>, be: Backend): Map<string, Int8Matrix> {
+export function quantizeWeights(config: ModelConfig, tensors: Map<string, Float32Array>, be: Backend, weights: 'int8' | 'w8a8' = 'int8'): Map<string, Int8Matrix> {
   const alloc = int8Alloc(be);
+  withActivations(new Map(), weights, be); // refuse before converting anything
   const out = new Map<string, Int8Matrix>();
   for (const [name, rows] of rowsOf(config)) {
     const t = tensors.get(name);
@@ -90,5 +109,5 @@ export function quantizeWeights(config: ModelConfig, tensors: Map<string, Float3
     tensors.delete(name);
     be.free(t);
   }
-  return out;
+  return withActivations(out, weights, be);
 }

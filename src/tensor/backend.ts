@@ -41,6 +41,12 @@ export interface Int8Matrix {
   readonly data: Int8Array;
   readonly scales: Float32Array;
   readonly dtype: 'int8';
+  /**
+   * 'int8': a product with this matrix quantizes op(A) as well, one scale per row (the weights' own rule,
+   * quantizeRows in int8.ts), multiplies integers and applies both scales at the end (W8A8, native/kernels/w8a8.c):
+   * an approximation of the fp32 product, faster where the CPU has int8 dot products. Default: fp32 activations.
+   */
+  readonly activations?: 'int8';
 }
 
 /** A weight matrix in a storage format the kernels widen to fp32 where they read it. */
@@ -136,6 +142,8 @@ export interface Backend extends BoundKernels {
   allocHalf(n: number): Uint16Array;
   /** storage for an Int8Matrix's values; absent on a backend without the int8 kernels (e.g. an addon built before them) */
   allocInt8?(n: number): Int8Array;
+  /** whether sgemm takes an Int8Matrix with `activations: 'int8'` (false on an addon built before that kernel) */
+  readonly w8a8?: boolean;
   /** Return memory from alloc/allocInt/allocHalf/allocInt8 (a no-op where the GC owns it). The array must not be used afterwards. */
   free(a: Float32Array | Int32Array | Uint16Array | Int8Array): void;
 

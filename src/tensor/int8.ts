@@ -3,7 +3,7 @@
  * q = round(x / scale) clamped to [-127, 127] (ties away from zero), and the value a kernel reads back is
  * fround(q * scale) (native/q8.h agrees bit for bit). Error per weight: at most scale / 2 (half a step).
  */
-import type { Int8Matrix } from './backend.js';
+import type { GemmArgs, Int8Matrix } from './backend.js';
 
 /** Quantizes `rows` rows of `cols` values of `src` into q (int8) and scales (one per row). */
 export function quantizeRows(src: Float32Array, rows: number, cols: number, q: Int8Array, scales: Float32Array): void {
@@ -37,4 +37,29 @@ export function dequantizeRows(m: Int8Matrix, out: Float32Array = new Float32Arr
     for (let c = r * cols; c < (r + 1) * cols; c++) out[c] = Math.fround(data[c] * s);
   }
   return out;
+}
+
+/**
+ * The W8A8 product C = alpha * op(A) (b's values)^T + beta * C + bias of an Int8Matrix with `activations: 'int8'`
+ * (native/kernels/w8a8.c), computed in float64: each row of op(A) quantized by quantizeRows (a row holding a
+ * non-finite value gives a NaN row of C), exact integer dot products, then alpha * s_i * scale_j * dot.
+ */
+export function w8a8Reference(g: GemmArgs, b: Int8Matrix): void {
+  const { m, n, k, a, lda, ldb, c, ldc } = g;
+  const alpha = g.alpha ?? 1, beta = g.beta ?? 0, bias = g.bias ?? null;
+  const row = new Float32Array(k), qa = new Int8Array(m * k), sa = new Float32Array(m);
+  for (let i = 0; i < m; i++) {
+    for (let p = 0; p < k; p++) row[p] = g.transA ? a[p * lda + i] : a[i * lda + p];
+    if (row.every(Number.isFinite)) quantizeRows(row, 1, k, qa.subarray(i * k, (i + 1) * k), sa.subarray(i, i + 1));
+    else sa[i] = NaN;
+  }
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let dot = 0;
+      for (let p = 0; p < k; p++) dot += qa[i * k + p] * b.data[j * ldb + p];
+      let r = alpha * sa[i] * b.scales[j] * dot;
+      if (beta !== 0) r += beta * c[i * ldc + j];
+      if (bias) r += bias[j];
+      c[i * ldc + j] = r;
+    }
 }

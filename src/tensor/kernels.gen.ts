@@ -16,6 +16,10 @@ export interface AddonKernels {
   sgemmQ8?(transA: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, lda: number,
     b: Int8Array, scales: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number,
     bias: Float32Array | null): void;
+  /** absent from an addon built before this kernel */
+  sgemmW8A8?(transA: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, lda: number,
+    b: Int8Array, scales: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number,
+    bias: Float32Array | null): void;
   layerNorm(x: Float32Array, out: Float32Array, rows: number, dim: number, weight: Float32Array, eps: number,
     shift: Float32Array | null, scale: Float32Array | null, modStride: number, rowsPerGroup: number,
     stats: Float32Array | null): void;
@@ -68,6 +72,8 @@ export interface WasmKernelExports {
   sgemm_half(transA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr,
     dtype: number, ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
   sgemm_q8(transA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, scales: Ptr,
+    ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
+  sgemm_w8a8(transA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, scales: Ptr,
     ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
   layernorm(x: Ptr, out: Ptr, rows: number, dim: number, weight: Ptr, eps: number, shift: Ptr, scale: Ptr,
     modStride: number, rowsPerGroup: number, stats: Ptr): void;

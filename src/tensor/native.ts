@@ -14,7 +14,8 @@ import { isStored } from './stored.js';
 /** The addon: the kernels of native/kernels.def (positional, src/tensor/kernels.gen.ts), plus threads and info. */
 interface Addon extends AddonKernels {
   threads(): number;
-  info(): { openblas: boolean; openblasCore: string | null; simd: string; threads: number };
+  /** w8a8: the W8A8 dot-product loop (absent from an addon built before it) */
+  info(): { openblas: boolean; openblasCore: string | null; simd: string; w8a8?: string; threads: number };
 }
 
 /** The package root: the nearest ancestor of this file holding package.json (works from src/ and dist/src/). */
@@ -73,6 +74,12 @@ export function loadAddon(): Addon {
   }
 }
 
+/** the addon's W8A8 product, or an error saying that this addon predates it */
+function w8a8Kernel(n: Addon): NonNullable<Addon['sgemmW8A8']> {
+  if (!n.sgemmW8A8) throw new Error("sgemm: int8 activations (weights 'w8a8') need an addon with the W8A8 kernel: npm run build:native");
+  return n.sgemmW8A8;
+}
+
 export function createNativeBackend(): Backend {
   const n = loadAddon();
   const meta = n.info();
@@ -81,11 +88,12 @@ export function createNativeBackend(): Backend {
   return {
     name: 'native',
     threads: n.threads(),
-    info: `${meta.openblas ? `OpenBLAS sgemm${meta.openblasCore ? ` (${meta.openblasCore} kernels)` : ''}` : 'own sgemm'}, ${meta.simd}, ${meta.threads} threads`,
+    info: `${meta.openblas ? `OpenBLAS sgemm${meta.openblasCore ? ` (${meta.openblasCore} kernels)` : ''}` : 'own sgemm'}, ${meta.simd}${meta.w8a8 ? ` (w8a8: ${meta.w8a8})` : ''}, ${meta.threads} threads`,
     alloc: (len) => new Float32Array(len),
     allocInt: (len) => new Int32Array(len),
     allocHalf: (len) => new Uint16Array(len),
     ...(q8 && { allocInt8: (len: number) => new Int8Array(len) }),
+    w8a8: !!(q8 && n.sgemmW8A8),
     free: () => {},
     ...nativeKernels(n),
     sgemm: (g: GemmArgs) => {
@@ -97,7 +105,7 @@ export function createNativeBackend(): Backend {
       }
       if (!g.transB || (g.batch ?? 1) !== 1) throw new Error(`sgemm: a ${b.dtype} b needs transB and batch 1`);
       if (b.dtype === 'int8')
-        q8!.sgemm(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.scales, g.ldb, g.beta ?? 0, g.c,
+        (b.activations === 'int8' ? w8a8Kernel(n) : q8!.sgemm)(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.scales, g.ldb, g.beta ?? 0, g.c,
           g.ldc, g.bias ?? null);
       else
         n.sgemmHalf(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.dtype, g.ldb, g.beta ?? 0, g.c,

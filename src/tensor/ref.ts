@@ -18,6 +18,7 @@ import type {
 } from './backend.js';
 import { NOT_A_DISTRIBUTION } from './backend.js';
 import { isStored, widenStored } from './stored.js';
+import { w8a8Reference } from './int8.js';
 import { applyFilters, isDistribution, notADistribution } from './sampling/filters.js';
 import { sampleRow } from './sampling/categorical.js';
 import { seededRow } from './sampling/random.js';
@@ -27,6 +28,7 @@ const GELU_C = Math.sqrt(2 / Math.PI);
 
 export class RefBackend implements Backend {
   readonly name = 'ref' as const;
+  readonly w8a8 = true;
   readonly threads = 1;
   readonly info = 'TypeScript reference (float64 accumulation)';
 
@@ -47,6 +49,7 @@ export class RefBackend implements Backend {
   sgemm(g: GemmArgs): void {
     const { m, n, k, a, lda, ldb, c, ldc } = g;
     if (isStored(g.b) && (!g.transB || (g.batch ?? 1) !== 1)) throw new Error(`sgemm: a ${g.b.dtype} b needs transB and batch 1`);
+    if (isStored(g.b) && g.b.dtype === 'int8' && g.b.activations === 'int8') return w8a8Reference(g, g.b);
     // a stored b is the same product on the fp32 values it stands for
     const b = isStored(g.b) ? widenStored(g.b) : g.b;
     const alpha = g.alpha ?? 1;

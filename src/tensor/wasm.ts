@@ -214,6 +214,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 /** The kernels native/kernels.def binds come from WasmKernels; here: memory, marshalling and the hand-written ones. */
 class WasmBackendImpl extends WasmKernels implements WasmBackend {
   readonly name = 'wasm' as const;
+  /** W8A8 products (native/kernels/w8a8.c: int16 dot products in SIMD128) */
+  readonly w8a8 = true;
   private readonly bufs = new WeakSet<ArrayBufferLike>();
   private lastBuf: ArrayBufferLike | null = null;
   /** foreign arrays copied in for the current call: [array, ptr, copy back] */
@@ -324,7 +326,7 @@ class WasmBackendImpl extends WasmKernels implements WasmBackend {
       const tA = g.transA ? 1 : 0, alpha = g.alpha ?? 1, beta = g.beta ?? 0;
       this.call(() =>
         b.dtype === 'int8'
-          ? this.ex.sgemm_q8(tA, g.m, g.n, g.k, alpha, this.p(g.a), g.lda, this.p(b.data), this.p(b.scales), g.ldb,
+          ? (b.activations === 'int8' ? this.ex.sgemm_w8a8 : this.ex.sgemm_q8)(tA, g.m, g.n, g.k, alpha, this.p(g.a), g.lda, this.p(b.data), this.p(b.scales), g.ldb,
             beta, this.p(g.c, true), g.ldc, this.p(g.bias))
           : this.ex.sgemm_half(tA, g.m, g.n, g.k, alpha, this.p(g.a), g.lda, this.p(b.data), HALF_FMT[b.dtype], g.ldb,
             beta, this.p(g.c, true), g.ldc, this.p(g.bias)));

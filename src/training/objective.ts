@@ -158,7 +158,8 @@ function run(model: DiT, batch: Batch, o: LossOptions, training: boolean, grads:
   const maskId = o.maskId ?? V - 1;
   const ar = o.algo === 'ar';
   const ignoreBos = !ar && (o.ignoreBos ?? true);
-  fp32Weights(model.weights); // training (and its evaluation path) refuses half-precision and int8 weights
+  // training refuses half-precision and int8 weights; evaluation runs on them as sampling does
+  if (training) fp32Weights(model.weights);
   // the sigma = 0 adaLN vectors from the current weights (the optimizer moves them in place)
   model.refreshModulation();
   const pr = prepare(model, batch, o, !training && ignoreBos);
