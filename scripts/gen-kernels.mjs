@@ -4,6 +4,7 @@
  * module's kernel signatures, the Backend methods the list binds, and their native and wasm bodies, as plain code
  * (each call site is what one would write by hand: no per-call interpretation of the list).
  * `--check`: write nothing, exit 1 when the file differs from what the list gives (test/kernel-list.test.ts).
+ * `--def PATH`: read another list (with --check: its errors, for the tests). A malformed line is an error naming it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,12 +16,12 @@ const OUT = 'src/tensor/kernels.gen.ts';
 const ARRAYS = { f32: 'Float32Array', i32: 'Int32Array', f64: 'Float64Array', u16: 'Uint16Array', i8: 'Int8Array' };
 const SCALARS = ['int', 'float', 'bool', 'half', 'wasm'];
 
-/** The list: [{ js, name, file, form, ret, optional, doc, args: [{ name, kind, nullable, out, group, dflt }] }]. */
-export function parseDef(text) {
+/** The list: [{ where, js, name, file, form, ret, optional, doc, args: [{ name, kind, nullable, out, group, dflt }] }]. */
+export function parseDef(text, defName = DEF) {
   const kernels = [];
   let doc = null;
   text.split('\n').forEach((line, i) => {
-    const where = `${DEF}:${i + 1}`;
+    const where = `${defName}:${i + 1}`;
     if (/^\/\*\*.*\*\/$/.test(line)) return void (doc = line);
     if (!line.startsWith('BD_KERNEL')) return void (doc = null);
     const m = /^BD_KERNEL\((\w+), (\w+), (\w+), "([^"]*)"\)$/.exec(line);
@@ -37,7 +38,7 @@ export function parseDef(text) {
       if ((flags || a[4]) && !(kind in ARRAYS)) throw new Error(`${where}: argument ${a[1]}: ?, ! and @ apply to arrays`);
       return { name: a[1], kind, nullable: flags.includes('?'), out: flags.includes('!'), group: a[4] ?? null, dflt: a[5] ?? null };
     });
-    kernels.push({ js: m[1], name: m[2], file: m[3], form: f[1] ? `{${f[1]}}` : form.startsWith('(') ? '()' : '-', ret: f[2] ? 'number' : 'void', optional: !!f[3], doc, args });
+    kernels.push({ where, js: m[1], name: m[2], file: m[3], form: f[1] ? `{${f[1]}}` : form.startsWith('(') ? '()' : '-', ret: f[2] ? 'number' : 'void', optional: !!f[3], doc, args });
     doc = null;
   });
   return kernels;
@@ -61,13 +62,13 @@ function value(k, a) {
 }
 
 function nativeArg(k, a) {
-  if (a.kind === 'half') throw new Error(`${k.js}: a half argument needs a hand-written method (form -)`);
+  if (a.kind === 'half') throw new Error(`${k.where}: ${k.js}: a half argument needs a hand-written method (form -)`);
   return a.kind === 'bool' ? `!!${readArg(k, a.name)}` : value(k, a);
 }
 
 function wasmArg(k, a) {
   if (a.kind === 'wasm') return readArg(k, a.dflt);
-  if (a.kind === 'half') throw new Error(`${k.js}: a half argument needs a hand-written method (form -)`);
+  if (a.kind === 'half') throw new Error(`${k.where}: ${k.js}: a half argument needs a hand-written method (form -)`);
   if (a.kind === 'bool') return `${readArg(k, a.name)} ? 1 : 0`;
   if (!isArray(a)) return value(k, a);
   if (a.group) return `_${a.name}`;
@@ -92,8 +93,8 @@ function wrap(head, items, tail, indent) {
   return lines.join('\n');
 }
 
-export function generate(text) {
-  const list = parseDef(text);
+export function generate(text, defName = DEF) {
+  const list = parseDef(text, defName);
   const bound = list.filter((k) => k.form !== '-');
   const argTypes = [...new Set(bound.filter((k) => k.form.startsWith('{')).map((k) => k.form.slice(1, -1)))].sort();
   const out = [];
@@ -159,7 +160,7 @@ export function generate(text) {
     for (const g of groups) {
       const members = k.args.filter((a) => a.group === g);
       if (new Set(members.map((a) => a.out)).size > 1 || members.some((a) => a.kind !== 'f32' || a.nullable))
-        throw new Error(`${k.js}: group @${g} must be f32 arrays, all written or all read, never null`);
+        throw new Error(`${k.where}: ${k.js}: group @${g} must be f32 arrays, all written or all read, never null`);
       body.push(`const [${members.map((a) => `_${a.name}`).join(', ')}] = this.ptrs([${members.map((a) => readArg(k, a.name)).join(', ')}], ${members[0].out}) as [${members.map(() => 'Ptr').join(', ')}];`);
     }
     const args = k.args.map((a) => wasmArg(k, a));
@@ -180,7 +181,15 @@ export function generate(text) {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = generate(readFileSync(join(root, DEF), 'utf8'));
+  const at = process.argv.indexOf('--def');
+  const def = at > 0 ? process.argv[at + 1] : join(root, DEF);
+  let text;
+  try {
+    text = generate(readFileSync(def, 'utf8'), at > 0 ? def : DEF);
+  } catch (e) {
+    console.error(`gen-kernels: ${e instanceof Error ? e.message : e}`);
+    process.exit(1);
+  }
   const path = join(root, OUT);
   let old = null;
   try {

@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { addonPath } from '../src/tensor/native.js';
@@ -95,6 +97,27 @@ test('every wasm build exports exactly the list (plus the runtime exports of nat
 test('src/tensor/kernels.gen.ts is what scripts/gen-kernels.mjs makes of the list', () => {
   // throws (exit 1, with the reason on stderr) when the committed file is stale
   execFileSync(process.execPath, ['scripts/gen-kernels.mjs', '--check'], { stdio: 'pipe' });
+});
+
+test('gen-kernels: a malformed list line is an error naming the file and line', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kernels-def-'));
+  const def = path.join(dir, 'kernels.def');
+  const cases: [string, RegExp][] = [
+    ['BD_KERNEL(a, a, a)', /kernels\.def:2: not BD_KERNEL\(jsName, name, file, "form args"\)/],
+    ['BD_KERNEL(a, a, a, "() x:f33")', /kernels\.def:2: argument x: unknown kind f33/],
+    ['BD_KERNEL(a, a, a, "() n:int?")', /kernels\.def:2: argument n: \?, ! and @ apply to arrays/],
+    ['BD_KERNEL(a, a, a, "[A] x:f32")', /kernels\.def:2: form "\[A\]"/],
+    ['BD_KERNEL(a, a, a, "{A} x:f32@1 y:f32!@1")', /kernels\.def:2: a: group @1 must be/],
+  ];
+  try {
+    for (const [line, want] of cases) {
+      fs.writeFileSync(def, `/* a list */\n${line}\n`);
+      assert.throws(() => execFileSync(process.execPath, ['scripts/gen-kernels.mjs', '--check', '--def', def], { stdio: 'pipe' }),
+        (e: { stderr?: Buffer }) => want.test(String(e.stderr)), line);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the generated TypeScript bindings declare the list: addon (JS names), wasm exports (export names)', () => {
