@@ -6,7 +6,7 @@
 #include "kernels.h"
 #include "parallel.h"
 
-#define BD_KERNEL(js, name, file) napi_value bd_napi_##name(napi_env env, napi_callback_info info);
+#define BD_KERNEL(js, name, file, sig) napi_value bd_napi_##name(napi_env env, napi_callback_info info);
 #include "kernels.def"
 #undef BD_KERNEL
 
@@ -57,7 +57,7 @@ NAPI_MODULE_INIT() {
     const char *name;
     napi_callback fn;
   } fns[] = {
-#define BD_KERNEL(js, name, file) {#js, bd_napi_##name},
+#define BD_KERNEL(js, name, file, sig) {#js, bd_napi_##name},
 #include "kernels.def"
 #undef BD_KERNEL
       {"threads", js_threads},

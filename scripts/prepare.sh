@@ -14,7 +14,7 @@ stale() {
   [ ! -e "$out" ] || [ -n "$(find "$@" -newer "$out" -print -quit 2>/dev/null)" ]
 }
 
-if stale dist/.prepared src test bench tsconfig.json package.json; then
+if stale dist/.prepared src test bench tsconfig.json package.json native/kernels.def; then
   npm run --silent build:ts || exit 1
   touch dist/.prepared
 fi

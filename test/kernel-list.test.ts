@@ -6,10 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { addonPath } from '../src/tensor/native.js';
 
-const lines = [...fs.readFileSync('native/kernels.def', 'utf8').matchAll(/^BD_KERNEL\((\w+), (\w+), (\w+)\)$/gm)];
+const lines = [...fs.readFileSync('native/kernels.def', 'utf8').matchAll(/^BD_KERNEL\((\w+), (\w+), (\w+), "[^"]*"\)$/gm)];
 const list = lines.map((m) => ({ js: m[1]!, name: m[2]!, file: m[3]! }));
 const sorted = (xs: Iterable<string>) => [...xs].sort();
 
@@ -91,10 +94,38 @@ test('every wasm build exports exactly the list (plus the runtime exports of nat
   }
 });
 
-test('the TypeScript bindings declare the list: native.ts Addon (JS names), wasm.ts Exports (export names)', () => {
-  assert.deepEqual(sorted(members('src/tensor/native.ts', 'Addon')), sorted([...list.map((k) => k.js), 'threads', 'info']));
-  const wasm = members('src/tensor/wasm.ts', 'Exports');
-  for (const k of list) assert.ok(wasm.includes(k.name), `wasm.ts Exports lacks ${k.name}`);
-  const extra = wasm.filter((n) => !list.some((k) => k.name === n) && !n.startsWith('__') && !n.startsWith('bd_'));
-  assert.deepEqual(sorted(extra), ['alloc', 'free', 'parallel_selftest']);
+test('src/tensor/kernels.gen.ts is what scripts/gen-kernels.mjs makes of the list', () => {
+  // throws (exit 1, with the reason on stderr) when the committed file is stale
+  execFileSync(process.execPath, ['scripts/gen-kernels.mjs', '--check'], { stdio: 'pipe' });
+});
+
+test('gen-kernels: a malformed list line is an error naming the file and line', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kernels-def-'));
+  const def = path.join(dir, 'kernels.def');
+  const cases: [string, RegExp][] = [
+    ['BD_KERNEL(a, a, a)', /kernels\.def:2: not BD_KERNEL\(jsName, name, file, "form args"\)/],
+    ['BD_KERNEL(a, a, a, "() x:f33")', /kernels\.def:2: argument x: unknown kind f33/],
+    ['BD_KERNEL(a, a, a, "() n:int?")', /kernels\.def:2: argument n: \?, ! and @ apply to arrays/],
+    ['BD_KERNEL(a, a, a, "[A] x:f32")', /kernels\.def:2: form "\[A\]"/],
+    ['BD_KERNEL(a, a, a, "{A} x:f32@1 y:f32!@1")', /kernels\.def:2: a: group @1 must be/],
+  ];
+  try {
+    for (const [line, want] of cases) {
+      fs.writeFileSync(def, `/* a list */\n${line}\n`);
+      assert.throws(() => execFileSync(process.execPath, ['scripts/gen-kernels.mjs', '--check', '--def', def], { stdio: 'pipe' }),
+        (e: { stderr?: Buffer }) => want.test(String(e.stderr)), line);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the generated TypeScript bindings declare the list: addon (JS names), wasm exports (export names)', () => {
+  const gen = 'src/tensor/kernels.gen.ts';
+  assert.deepEqual(sorted(members(gen, 'AddonKernels')), sorted(list.map((k) => k.js)));
+  assert.deepEqual(sorted(members(gen, 'WasmKernelExports')), sorted(list.map((k) => k.name)));
+  // the bindings' own interfaces add only the runtime's functions
+  assert.deepEqual(sorted(members('src/tensor/native.ts', 'Addon extends AddonKernels')), ['info', 'threads']);
+  const runtime = members('src/tensor/wasm.ts', 'Exports extends WasmKernelExports').filter((n) => !n.startsWith('__'));
+  assert.deepEqual(sorted(runtime), ['alloc', 'bd_heap_stats', 'bd_set_threads', 'bd_shutdown', 'free', 'parallel_selftest']);
 });

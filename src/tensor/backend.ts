@@ -7,9 +7,22 @@
  * Memory: `alloc` returns arrays the backend reads in place (for wasm they live in its linear memory). Kernels
  * accept any Float32Array/Int32Array, but arrays not from `alloc` may be copied in and out (slow, still correct).
  */
-export type BackendName = 'native' | 'wasm' | 'ref';
+import type { BoundKernels } from './kernels.gen.js';
+import type { HalfDtype } from './kernel-args.js';
 
-export type HalfDtype = 'bf16' | 'f16';
+export type {
+  AdamWArgs,
+  AttentionArgs,
+  AttentionBackwardArgs,
+  GatedResidualArgs,
+  GatedResidualBackwardArgs,
+  HalfDtype,
+  LayerNormArgs,
+  LayerNormBackwardArgs,
+  RotaryArgs,
+} from './kernel-args.js';
+
+export type BackendName = 'native' | 'wasm' | 'ref';
 
 /**
  * A matrix kept as half-precision bit patterns (IEEE binary16 or bfloat16) in backend memory (`allocHalf`) and
@@ -65,140 +78,6 @@ export interface GemmArgs {
   strideC?: number;
 }
 
-export interface LayerNormArgs {
-  x: Float32Array;
-  out: Float32Array;
-  rows: number;
-  dim: number;
-  weight: Float32Array;
-  /** default 1e-5 */
-  eps?: number;
-  /** adaLN modulation: out = LN(x)*w*(1+scale[g]) + shift[g], g = row / rowsPerGroup, groups modStride apart */
-  shift?: Float32Array | null;
-  scale?: Float32Array | null;
-  modStride?: number;
-  rowsPerGroup?: number;
-  /** receives [rows][2] = mean, rstd (for the backward pass) */
-  stats?: Float32Array | null;
-}
-
-export interface GatedResidualArgs {
-  h: Float32Array;
-  y: Float32Array;
-  /** null: h += y */
-  gate: Float32Array | null;
-  rows: number;
-  dim: number;
-  gateStride?: number;
-  rowsPerGroup?: number;
-}
-
-export interface RotaryArgs {
-  x: Float32Array;
-  rows: number;
-  rowStride: number;
-  heads: number;
-  headDim: number;
-  /** tables [maxPos][headDim/2] */
-  cos: Float32Array;
-  sin: Float32Array;
-  /** position of row r is pos0 + (r % seqLen) */
-  pos0: number;
-  seqLen: number;
-}
-
-export interface AttentionArgs {
-  batch: number;
-  heads: number;
-  headDim: number;
-  qLen: number;
-  kLen: number;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  out: Float32Array;
-  qRowStride: number;
-  kRowStride: number;
-  vRowStride: number;
-  outRowStride: number;
-  qBatchStride: number;
-  kBatchStride: number;
-  vBatchStride: number;
-  outBatchStride: number;
-  scale: number;
-  /** records (q0, q1, k0, k1, k2, k3): rows [q0,q1) attend keys [k0,k1) U [k2,k3); see src/model/mask.ts */
-  spans: Int32Array;
-  /** receives [batch][heads][qLen] logsumexp of the scaled allowed scores */
-  lse?: Float32Array | null;
-}
-
-/** Backward of `layerNorm` (with the same modulation arguments). Gradients marked "accumulate" are added to. */
-export interface LayerNormBackwardArgs {
-  /** gradient of the output [rows][dim] */
-  dout: Float32Array;
-  /** the forward input and its saved stats [rows][2] (mean, rstd) */
-  x: Float32Array;
-  stats: Float32Array;
-  rows: number;
-  dim: number;
-  weight: Float32Array;
-  shift?: Float32Array | null;
-  scale?: Float32Array | null;
-  modStride?: number;
-  rowsPerGroup?: number;
-  /** gradient of x [rows][dim], overwritten (may alias dout) */
-  dx: Float32Array;
-  /** accumulate: [dim] */
-  dweight: Float32Array;
-  /** accumulate: per group, modStride apart like shift/scale (null when unmodulated) */
-  dshift?: Float32Array | null;
-  dscale?: Float32Array | null;
-}
-
-/** Backward of `gatedResidual` h += gate * y: dy = gate * dh (overwritten), dgate += sum over the group's rows dh * y. */
-export interface GatedResidualBackwardArgs {
-  dh: Float32Array;
-  y: Float32Array;
-  gate: Float32Array | null;
-  rows: number;
-  dim: number;
-  gateStride?: number;
-  rowsPerGroup?: number;
-  dy: Float32Array;
-  /** accumulate (null when gate is null) */
-  dgate: Float32Array | null;
-}
-
-/**
- * Backward of `attention` with the same layout arguments plus the forward output `out` and its `lse`.
- * dq, dk, dv use the q/k/v strides and are overwritten on the rows/heads the call covers (kLen rows of dk, dv).
- */
-export interface AttentionBackwardArgs extends AttentionArgs {
-  dout: Float32Array;
-  lse: Float32Array;
-  dq: Float32Array;
-  dk: Float32Array;
-  dv: Float32Array;
-}
-
-/** One AdamW step over n parameters (PyTorch semantics: decoupled weight decay, bias-corrected moments). */
-export interface AdamWArgs {
-  param: Float32Array;
-  grad: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
-  n: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** 1-based step count for bias correction */
-  step: number;
-  /** grad is multiplied by this first (gradient clipping / accumulation averaging) */
-  gradScale: number;
-}
-
 /** Filters between the denoiser and a draw, applied in this order (src/tensor/sampling/filters.ts has the definitions). */
 export interface RowFilters {
   /** p^(1/temperature), renormalised (as (p / max p)^(1/T): no underflow); 1 = off; 0 = greedy (argmax, ties to the lowest id) */
@@ -246,7 +125,12 @@ export interface SampleRowsArgs {
   out?: Int32Array | null;
 }
 
-export interface Backend {
+/**
+ * The contract every backend meets. The kernels native/kernels.def binds directly come from the list
+ * (BoundKernels, src/tensor/kernels.gen.ts); the methods below dispatch one op over its variants (a stored b or
+ * table picks the half or int8 entry point) or check their arguments first, by hand in each binding.
+ */
+export interface Backend extends BoundKernels {
   readonly name: BackendName;
   /** threads the kernels run on */
   readonly threads: number;
@@ -264,29 +148,7 @@ export interface Backend {
   free(a: Float32Array | Int32Array | Uint16Array | Int8Array): void;
 
   sgemm(args: GemmArgs): void;
-  layerNorm(args: LayerNormArgs): void;
-  gatedResidual(args: GatedResidualArgs): void;
-  geluTanh(x: Float32Array, out: Float32Array, n: number): void;
-  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
-  logSoftmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
-  logsumexp(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
-  rotary(args: RotaryArgs): void;
   embedding(table: Float32Array | StoredMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void;
   /** The block sampler's per-row work: probabilities from log-probabilities, filters, categorical draws. */
   sampleRows(args: SampleRowsArgs): void;
-  attention(args: AttentionArgs): void;
-
-  // training
-  layerNormBackward(args: LayerNormBackwardArgs): void;
-  gatedResidualBackward(args: GatedResidualBackwardArgs): void;
-  /** dx = dout * GELU_tanh'(x) (dx may alias dout) */
-  geluTanhBackward(x: Float32Array, dout: Float32Array, dx: Float32Array, n: number): void;
-  attentionBackward(args: AttentionBackwardArgs): void;
-  /** dtable[ids[i]] += dout[i] (accumulate; repeated ids add up) */
-  embeddingBackward(dout: Float32Array, ids: Int32Array, n: number, dim: number, dtable: Float32Array): void;
-  adamw(args: AdamWArgs): void;
-  /** shadow -= (1 - decay) * (shadow - param) */
-  emaUpdate(shadow: Float32Array, param: Float32Array, n: number, decay: number): void;
-  /** sum of squares in double precision (gradient norms) */
-  sumSquares(x: Float32Array, n: number): number;
 }

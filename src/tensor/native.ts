@@ -7,73 +7,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type {
-  AdamWArgs,
-  AttentionArgs,
-  AttentionBackwardArgs,
-  Backend,
-  GatedResidualArgs,
-  GatedResidualBackwardArgs,
-  GemmArgs,
-  HalfDtype,
-  LayerNormArgs,
-  LayerNormBackwardArgs,
-  RotaryArgs,
-  SampleRowsArgs,
-} from './backend.js';
+import type { Backend, GemmArgs, SampleRowsArgs } from './backend.js';
+import { type AddonKernels, nativeKernels } from './kernels.gen.js';
 import { isStored } from './stored.js';
 
-type F32 = Float32Array;
-type Opt = Float32Array | null;
-
-/** Positional signatures of the addon: one per line of native/kernels.def (its JS name), plus threads and info. */
-interface Addon {
+/** The addon: the kernels of native/kernels.def (positional, src/tensor/kernels.gen.ts), plus threads and info. */
+interface Addon extends AddonKernels {
   threads(): number;
   /** w8a8: the W8A8 dot-product loop (absent from an addon built before it) */
   info(): { openblas: boolean; openblasCore: string | null; simd: string; w8a8?: string; threads: number };
-  sgemm(tA: boolean, tB: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: F32,
-    ldb: number, beta: number, c: F32, ldc: number, bias: Opt, batch: number, sA: number, sB: number,
-    sC: number): void;
-  layerNorm(x: F32, out: F32, rows: number, dim: number, w: F32, eps: number, shift: Opt, scale: Opt,
-    modStride: number, rowsPerGroup: number, stats: Opt): void;
-  gatedResidual(h: F32, y: F32, gate: Opt, rows: number, dim: number, gateStride: number, rowsPerGroup: number): void;
-  geluTanh(x: F32, out: F32, n: number): void;
-  softmax(x: F32, out: F32, rows: number, cols: number): void;
-  logSoftmax(x: F32, out: F32, rows: number, cols: number): void;
-  logsumexp(x: F32, out: F32, rows: number, cols: number): void;
-  rotary(x: F32, rows: number, rowStride: number, heads: number, headDim: number, cos: F32, sin: F32, pos0: number,
-    seqLen: number): void;
-  embedding(table: F32, ids: Int32Array, n: number, dim: number, out: F32): void;
-  sgemmHalf(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Uint16Array,
-    dtype: HalfDtype, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
-  embeddingHalf(table: Uint16Array, dtype: HalfDtype, ids: Int32Array, n: number, dim: number, out: F32): void;
-  /** absent from an addon built before the int8 kernels */
-  sgemmQ8?(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Int8Array,
-    scales: F32, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
-  /** absent from an addon built before the W8A8 kernel; sgemmQ8's arguments */
-  sgemmW8A8?(tA: boolean, m: number, n: number, k: number, alpha: number, a: F32, lda: number, b: Int8Array,
-    scales: F32, ldb: number, beta: number, c: F32, ldc: number, bias: Opt): void;
-  embeddingQ8?(table: Int8Array, scales: F32, ids: Int32Array, n: number, dim: number, out: F32): void;
-  sampleRows(rows: number, V: number, probs: Float64Array, logp: F32 | null, temperature: number, topK: number,
-    topP: number, includeCrossing: boolean, fallback: Int32Array | null, drawRow: Int32Array | null,
-    noise: Float64Array | null, seeds: Int32Array | null, maskId: number, keep: number, stay: number,
-    out: Int32Array | null): void;
-  attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: F32, k: F32, v: F32,
-    out: F32, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
-    oBS: number, scale: number, spans: Int32Array, lse: Opt): void;
-  layerNormBackward(dout: F32, x: F32, stats: F32, rows: number, dim: number, w: F32, shift: Opt, scale: Opt,
-    modStride: number, rowsPerGroup: number, dx: F32, dw: F32, dshift: Opt, dscale: Opt): void;
-  gatedResidualBackward(dh: F32, y: F32, gate: Opt, rows: number, dim: number, gateStride: number,
-    rowsPerGroup: number, dy: F32, dgate: Opt): void;
-  geluTanhBackward(x: F32, dout: F32, dx: F32, n: number): void;
-  attentionBackward(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: F32, k: F32,
-    v: F32, out: F32, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
-    oBS: number, scale: number, spans: Int32Array, lse: F32, dout: F32, dq: F32, dk: F32, dv: F32): void;
-  embeddingBackward(dout: F32, ids: Int32Array, n: number, dim: number, dtable: F32): void;
-  adamw(p: F32, g: F32, m: F32, v: F32, n: number, lr: number, b1: number, b2: number, eps: number, wd: number,
-    step: number, gradScale: number): void;
-  emaUpdate(shadow: F32, param: F32, n: number, decay: number): void;
-  sumSquares(x: F32, n: number): number;
 }
 
 /** The package root: the nearest ancestor of this file holding package.json (works from src/ and dist/src/). */
@@ -153,6 +95,7 @@ export function createNativeBackend(): Backend {
     ...(q8 && { allocInt8: (len: number) => new Int8Array(len) }),
     w8a8: !!(q8 && n.sgemmW8A8),
     free: () => {},
+    ...nativeKernels(n),
     sgemm: (g: GemmArgs) => {
       const b = g.b;
       if (!isStored(b)) {
@@ -168,17 +111,6 @@ export function createNativeBackend(): Backend {
         n.sgemmHalf(!!g.transA, g.m, g.n, g.k, g.alpha ?? 1, g.a, g.lda, b.data, b.dtype, g.ldb, g.beta ?? 0, g.c,
           g.ldc, g.bias ?? null);
     },
-    layerNorm: (l: LayerNormArgs) =>
-      n.layerNorm(l.x, l.out, l.rows, l.dim, l.weight, l.eps ?? 1e-5, l.shift ?? null, l.scale ?? null,
-        l.modStride ?? 0, l.rowsPerGroup ?? l.rows, l.stats ?? null),
-    gatedResidual: (g: GatedResidualArgs) =>
-      n.gatedResidual(g.h, g.y, g.gate, g.rows, g.dim, g.gateStride ?? 0, g.rowsPerGroup ?? g.rows),
-    geluTanh: (x, out, len) => n.geluTanh(x, out, len),
-    softmax: (x, out, rows, cols) => n.softmax(x, out, rows, cols),
-    logSoftmax: (x, out, rows, cols) => n.logSoftmax(x, out, rows, cols),
-    logsumexp: (x, out, rows, cols) => n.logsumexp(x, out, rows, cols),
-    rotary: (r: RotaryArgs) =>
-      n.rotary(r.x, r.rows, r.rowStride, r.heads, r.headDim, r.cos, r.sin, r.pos0, r.seqLen),
     embedding: (table, ids, len, dim, out) =>
       !isStored(table)
         ? n.embedding(table, ids, len, dim, out)
@@ -192,25 +124,5 @@ export function createNativeBackend(): Backend {
         !!f.includeCrossing, a.fallback ?? null, a.drawRow ?? null, a.noise ?? null, a.seeds ?? null, q ? q.maskId : -1,
         q ? q.keep : 1, q ? q.stay : 0, a.out ?? null);
     },
-    attention: (a: AttentionArgs) =>
-      n.attention(a.batch, a.heads, a.headDim, a.qLen, a.kLen, a.q, a.k, a.v, a.out, a.qRowStride, a.kRowStride,
-        a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride, a.outBatchStride, a.scale,
-        a.spans, a.lse ?? null),
-    layerNormBackward: (l: LayerNormBackwardArgs) =>
-      n.layerNormBackward(l.dout, l.x, l.stats, l.rows, l.dim, l.weight, l.shift ?? null, l.scale ?? null,
-        l.modStride ?? 0, l.rowsPerGroup ?? l.rows, l.dx, l.dweight, l.dshift ?? null, l.dscale ?? null),
-    gatedResidualBackward: (g: GatedResidualBackwardArgs) =>
-      n.gatedResidualBackward(g.dh, g.y, g.gate, g.rows, g.dim, g.gateStride ?? 0, g.rowsPerGroup ?? g.rows, g.dy,
-        g.dgate),
-    geluTanhBackward: (x, dout, dx, len) => n.geluTanhBackward(x, dout, dx, len),
-    attentionBackward: (a: AttentionBackwardArgs) =>
-      n.attentionBackward(a.batch, a.heads, a.headDim, a.qLen, a.kLen, a.q, a.k, a.v, a.out, a.qRowStride,
-        a.kRowStride, a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride,
-        a.outBatchStride, a.scale, a.spans, a.lse, a.dout, a.dq, a.dk, a.dv),
-    embeddingBackward: (dout, ids, len, dim, dtable) => n.embeddingBackward(dout, ids, len, dim, dtable),
-    adamw: (o: AdamWArgs) =>
-      n.adamw(o.param, o.grad, o.m, o.v, o.n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, o.gradScale),
-    emaUpdate: (shadow, param, len, decay) => n.emaUpdate(shadow, param, len, decay),
-    sumSquares: (x, len) => n.sumSquares(x, len),
   };
 }

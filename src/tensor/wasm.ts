@@ -14,20 +14,8 @@
  * Node-only modules are imported dynamically so that this file can be bundled for browsers.
  */
 import { packageRoot } from './package-root.js';
-import type {
-  AdamWArgs,
-  AttentionArgs,
-  AttentionBackwardArgs,
-  Backend,
-  GatedResidualArgs,
-  GatedResidualBackwardArgs,
-  GemmArgs,
-  LayerNormArgs,
-  LayerNormBackwardArgs,
-  RotaryArgs,
-  SampleRowsArgs,
-  StoredMatrix,
-} from './backend.js';
+import type { Backend, GemmArgs, SampleRowsArgs, StoredMatrix } from './backend.js';
+import { WasmKernels, type WasmKernelExports } from './kernels.gen.js';
 import { isStored } from './stored.js';
 
 export interface WasmBackendOptions {
@@ -60,8 +48,8 @@ export interface WasmBackend extends Backend {
 type Arr = Float32Array | Int32Array | Uint16Array | Int8Array | Float64Array;
 type Ptr = number;
 
-/** The module's exports: one per line of native/kernels.def (its export name), plus the runtime's (native/wasm). */
-interface Exports {
+/** The module's exports: the kernels of native/kernels.def (src/tensor/kernels.gen.ts), plus the runtime's (native/wasm). */
+interface Exports extends WasmKernelExports {
   __stack_pointer: WebAssembly.Global;
   __tls_size?: WebAssembly.Global;
   __tls_align?: WebAssembly.Global;
@@ -71,46 +59,6 @@ interface Exports {
   bd_shutdown(): void;
   bd_heap_stats(out: Ptr): void;
   parallel_selftest(n: number, grain: number, out: Ptr, hits: Ptr): void;
-  sgemm(tA: number, tB: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr,
-    ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr, batch: number, sA: number, sB: number,
-    sC: number): void;
-  layernorm(x: Ptr, out: Ptr, rows: number, dim: number, w: Ptr, eps: number, shift: Ptr, scale: Ptr,
-    modStride: number, rowsPerGroup: number, stats: Ptr): void;
-  gated_residual(h: Ptr, y: Ptr, gate: Ptr, rows: number, dim: number, gateStride: number, rpg: number): void;
-  gelu_tanh(x: Ptr, out: Ptr, n: number): void;
-  softmax(x: Ptr, out: Ptr, rows: number, cols: number): void;
-  log_softmax(x: Ptr, out: Ptr, rows: number, cols: number): void;
-  logsumexp(x: Ptr, out: Ptr, rows: number, cols: number): void;
-  rotary(x: Ptr, rows: number, rowStride: number, heads: number, headDim: number, cos: Ptr, sin: Ptr, pos0: number,
-    seqLen: number): void;
-  embedding(table: Ptr, ids: Ptr, n: number, dim: number, out: Ptr): void;
-  sgemm_half(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, fmt: number,
-    ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
-  embedding_half(table: Ptr, fmt: number, ids: Ptr, n: number, dim: number, out: Ptr): void;
-  sgemm_q8(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, scales: Ptr,
-    ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
-  sgemm_w8a8(tA: number, m: number, n: number, k: number, alpha: number, a: Ptr, lda: number, b: Ptr, scales: Ptr,
-    ldb: number, beta: number, c: Ptr, ldc: number, bias: Ptr): void;
-  embedding_q8(table: Ptr, scales: Ptr, ids: Ptr, n: number, dim: number, out: Ptr): void;
-  sample_rows(rows: number, V: number, probs: Ptr, logp: Ptr, temperature: number, topK: number, topP: number,
-    incl: number, fallback: Ptr, draws: number, drawRow: Ptr, noise: Ptr, seeds: Ptr, maskId: number, keep: number,
-    stay: number, out: Ptr): void;
-  attention(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: Ptr, k: Ptr, v: Ptr,
-    out: Ptr, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
-    oBS: number, scale: number, spans: Ptr, nSpans: number, lse: Ptr): void;
-  layernorm_backward(dout: Ptr, x: Ptr, stats: Ptr, rows: number, dim: number, w: Ptr, shift: Ptr, scale: Ptr,
-    modStride: number, rowsPerGroup: number, dx: Ptr, dw: Ptr, dshift: Ptr, dscale: Ptr): void;
-  gated_residual_backward(dh: Ptr, y: Ptr, gate: Ptr, rows: number, dim: number, gateStride: number, rpg: number,
-    dy: Ptr, dgate: Ptr): void;
-  gelu_tanh_backward(x: Ptr, dout: Ptr, dx: Ptr, n: number): void;
-  attention_backward(batch: number, heads: number, headDim: number, qLen: number, kLen: number, q: Ptr, k: Ptr,
-    v: Ptr, out: Ptr, qRS: number, kRS: number, vRS: number, oRS: number, qBS: number, kBS: number, vBS: number,
-    oBS: number, scale: number, spans: Ptr, nSpans: number, lse: Ptr, dout: Ptr, dq: Ptr, dk: Ptr, dv: Ptr): void;
-  embedding_backward(dout: Ptr, ids: Ptr, n: number, dim: number, dtable: Ptr): void;
-  adamw(p: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number, lr: number, b1: number, b2: number, eps: number, wd: number,
-    step: number, gradScale: number): void;
-  ema_update(shadow: Ptr, param: Ptr, n: number, decay: number): void;
-  sum_squares(x: Ptr, n: number): number;
 }
 
 /** Messages of the worker protocol (see wasm-worker.ts). */
@@ -263,7 +211,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   return new WasmBackendImpl(ex, memory, canShare, threads, info, workers, exited);
 }
 
-class WasmBackendImpl implements WasmBackend {
+/** The kernels native/kernels.def binds come from WasmKernels; here: memory, marshalling and the hand-written ones. */
+class WasmBackendImpl extends WasmKernels implements WasmBackend {
   readonly name = 'wasm' as const;
   /** W8A8 products (native/kernels/w8a8.c: int16 dot products in SIMD128) */
   readonly w8a8 = true;
@@ -276,14 +225,16 @@ class WasmBackendImpl implements WasmBackend {
   private disposed = false;
 
   constructor(
-    private readonly ex: Exports,
+    protected readonly ex: Exports,
     readonly memory: WebAssembly.Memory,
     readonly shared: boolean,
     readonly threads: number,
     readonly info: string,
     private readonly workers: PoolWorker[],
     private readonly exited: Promise<void>[],
-  ) {}
+  ) {
+    super();
+  }
 
   /** The current buffer of the memory, remembered so that views made before a growth are still recognised. */
   private buffer(): ArrayBufferLike {
@@ -333,7 +284,7 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /** Pointer to `a` in the wasm memory; a foreign array is copied into scratch (and back after the call if `out`). */
-  private p(a: Arr | null | undefined, out = false): Ptr {
+  protected p(a: Arr | null | undefined, out = false): Ptr {
     if (!a) return 0;
     if (this.bufs.has(a.buffer)) {
       if (a.buffer.byteLength === 0) {
@@ -359,7 +310,7 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /** Refresh the known buffers, then marshal; on a throw, release any scratch already taken. */
-  private call(f: () => void): void {
+  protected call(f: () => void): void {
     this.buffer();
     try {
       f();
@@ -384,31 +335,6 @@ class WasmBackendImpl implements WasmBackend {
     this.call(() => this.ex.sgemm(g.transA ? 1 : 0, g.transB ? 1 : 0, g.m, g.n, g.k, g.alpha ?? 1, this.p(g.a),
       g.lda, this.p(b), g.ldb, g.beta ?? 0, this.p(g.c, true), g.ldc, this.p(g.bias), g.batch ?? 1,
       g.strideA ?? 0, g.strideB ?? 0, g.strideC ?? 0));
-  }
-  layerNorm(l: LayerNormArgs): void {
-    this.call(() => this.ex.layernorm(this.p(l.x), this.p(l.out, true), l.rows, l.dim, this.p(l.weight),
-      l.eps ?? 1e-5, this.p(l.shift), this.p(l.scale), l.modStride ?? 0, l.rowsPerGroup ?? l.rows,
-      this.p(l.stats, true)));
-  }
-  gatedResidual(g: GatedResidualArgs): void {
-    this.call(() => this.ex.gated_residual(this.p(g.h, true), this.p(g.y), this.p(g.gate), g.rows, g.dim,
-      g.gateStride ?? 0, g.rowsPerGroup ?? g.rows));
-  }
-  geluTanh(x: Float32Array, out: Float32Array, n: number): void {
-    this.call(() => this.ex.gelu_tanh(this.p(x), this.p(out, true), n));
-  }
-  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
-    this.call(() => this.ex.softmax(this.p(x), this.p(out, true), rows, cols));
-  }
-  logSoftmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
-    this.call(() => this.ex.log_softmax(this.p(x), this.p(out, true), rows, cols));
-  }
-  logsumexp(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
-    this.call(() => this.ex.logsumexp(this.p(x), this.p(out, true), rows, cols));
-  }
-  rotary(r: RotaryArgs): void {
-    this.call(() => this.ex.rotary(this.p(r.x, true), r.rows, r.rowStride, r.heads, r.headDim, this.p(r.cos),
-      this.p(r.sin), r.pos0, r.seqLen));
   }
   embedding(table: Float32Array | StoredMatrix, ids: Int32Array, n: number, dim: number, out: Float32Array): void {
     this.call(() =>
@@ -438,19 +364,12 @@ class WasmBackendImpl implements WasmBackend {
       f.topK ?? 0, f.topP ?? 1, f.includeCrossing ? 1 : 0, this.p(a.fallback, true), draws, this.p(a.drawRow),
       this.p(a.noise), this.p(a.seeds), q ? q.maskId : -1, q ? q.keep : 1, q ? q.stay : 0, this.p(a.out, true)));
   }
-  attention(a: AttentionArgs): void {
-    this.call(() => this.ex.attention(a.batch, a.heads, a.headDim, a.qLen, a.kLen, this.p(a.q), this.p(a.k),
-      this.p(a.v), this.p(a.out, true), a.qRowStride, a.kRowStride, a.vRowStride, a.outRowStride, a.qBatchStride,
-      a.kBatchStride, a.vBatchStride, a.outBatchStride, a.scale, this.p(a.spans), Math.floor(a.spans.length / 6),
-      this.p(a.lse, true)));
-  }
-
   /**
    * Pointers for arrays that may be views of one buffer (packed dq/dk/dv, dx aliasing dout): foreign arrays that
    * share a buffer are copied in (and back, if `out`) once, as the byte range covering them all, so their relative
    * layout and any aliasing survive; separate copies would overwrite each other on the way back.
    */
-  private ptrs(arrs: Float32Array[], out: boolean): Ptr[] {
+  protected ptrs(arrs: Float32Array[], out: boolean): Ptr[] {
     const res: Ptr[] = new Array<Ptr>(arrs.length);
     const groups = new Map<ArrayBufferLike, number[]>();
     arrs.forEach((a, i) => {
@@ -464,53 +383,6 @@ class WasmBackendImpl implements WasmBackend {
       for (const i of idx) res[i] = base + arrs[i]!.byteOffset - lo;
     }
     return res;
-  }
-
-  layerNormBackward(l: LayerNormBackwardArgs): void {
-    this.call(() => {
-      const [dout, dx] = this.ptrs([l.dout, l.dx], true) as [Ptr, Ptr];
-      this.ex.layernorm_backward(dout, this.p(l.x), this.p(l.stats), l.rows, l.dim, this.p(l.weight),
-        this.p(l.shift), this.p(l.scale), l.modStride ?? 0, l.rowsPerGroup ?? l.rows, dx, this.p(l.dweight, true),
-        this.p(l.dshift, true), this.p(l.dscale, true));
-    });
-  }
-  gatedResidualBackward(g: GatedResidualBackwardArgs): void {
-    this.call(() => {
-      const [dh, dy] = this.ptrs([g.dh, g.dy], true) as [Ptr, Ptr];
-      this.ex.gated_residual_backward(dh, this.p(g.y), this.p(g.gate), g.rows, g.dim, g.gateStride ?? 0,
-        g.rowsPerGroup ?? g.rows, dy, this.p(g.dgate, true));
-    });
-  }
-  geluTanhBackward(x: Float32Array, dout: Float32Array, dx: Float32Array, n: number): void {
-    this.call(() => {
-      const [d, o] = this.ptrs([dout, dx], true) as [Ptr, Ptr];
-      this.ex.gelu_tanh_backward(this.p(x), d, o, n);
-    });
-  }
-  attentionBackward(a: AttentionBackwardArgs): void {
-    this.call(() => {
-      const [q, k, v] = this.ptrs([a.q, a.k, a.v], false) as [Ptr, Ptr, Ptr];
-      const [dq, dk, dv] = this.ptrs([a.dq, a.dk, a.dv], true) as [Ptr, Ptr, Ptr];
-      this.ex.attention_backward(a.batch, a.heads, a.headDim, a.qLen, a.kLen, q, k, v, this.p(a.out), a.qRowStride,
-        a.kRowStride, a.vRowStride, a.outRowStride, a.qBatchStride, a.kBatchStride, a.vBatchStride,
-        a.outBatchStride, a.scale, this.p(a.spans), Math.floor(a.spans.length / 6), this.p(a.lse), this.p(a.dout),
-        dq, dk, dv);
-    });
-  }
-  embeddingBackward(dout: Float32Array, ids: Int32Array, n: number, dim: number, dtable: Float32Array): void {
-    this.call(() => this.ex.embedding_backward(this.p(dout), this.p(ids), n, dim, this.p(dtable, true)));
-  }
-  adamw(o: AdamWArgs): void {
-    this.call(() => this.ex.adamw(this.p(o.param, true), this.p(o.grad), this.p(o.m, true), this.p(o.v, true), o.n,
-      o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, o.gradScale));
-  }
-  emaUpdate(shadow: Float32Array, param: Float32Array, n: number, decay: number): void {
-    this.call(() => this.ex.ema_update(this.p(shadow, true), this.p(param), n, decay));
-  }
-  sumSquares(x: Float32Array, n: number): number {
-    let r = 0;
-    this.call(() => (r = this.ex.sum_squares(this.p(x), n)));
-    return r;
   }
 
   parallelSelfTest(n: number, grain: number): { out: Int32Array; hits: Int32Array } {
