@@ -164,6 +164,15 @@ function sweep(file: string, how: string): (root: string) => string {
   };
 }
 
+/** an `eval ppl` report's bits per byte: the mean, and with several Monte-Carlo draws their min–max */
+function bitsPerByte(ev: Rec): string {
+  const mean = Number(ev.bits_per_byte).toFixed(3);
+  const draws = ev.nll_draws as number[] | undefined;
+  if (!draws || draws.length < 2) return mean;
+  const perDraw = draws.map((nll) => (nll * Number(ev.tokens)) / Math.LN2 / Number(ev.bytes));
+  return `${mean} (${Math.min(...perDraw).toFixed(3)}–${Math.max(...perDraw).toFixed(3)})`;
+}
+
 /** the default model's training record, from its logs and its evaluations (models/default) */
 function defaultModel(root: string): string {
   const dir = path.join(root, 'models/default');
@@ -196,8 +205,9 @@ function defaultModel(root: string): string {
     '',
   ];
   if (ev) {
-    const bpb = ev.bits_per_byte === undefined ? '' : `, **${Number(ev.bits_per_byte).toFixed(3)} bits per byte** (${Number(ev.bytes).toLocaleString('en-US')} bytes)`;
-    lines.push(`Held-out evaluation of the shipped fp16 weights (\`valid-ppl.json\`, \`bd3lm eval ppl\`, ${ev.sequences} sequences, ` +
+    const bpb = ev.bits_per_byte === undefined ? '' : `, **${bitsPerByte(ev)} bits per byte** (${Number(ev.bytes).toLocaleString('en-US')} bytes)`;
+    const draws = Number(ev.draws ?? 1) > 1 ? `the mean of ${ev.draws} Monte-Carlo draws of t (min–max of the draws), ` : '';
+    lines.push(`Held-out evaluation of the shipped fp16 weights (\`valid-ppl.json\`, \`bd3lm eval ppl\`, ${draws}${ev.sequences} sequences, ` +
       `${Number(ev.tokens).toLocaleString('en-US')} tokens): NELBO ${Number(ev.nll).toFixed(3)} nats per token, a bound: perplexity ≤ ` +
       `${Number(ev.ppl).toFixed(2)}, ${Number(ev.bits_per_token).toFixed(2)} bits per token${bpb}.`);
   }
@@ -212,6 +222,12 @@ function defaultModel(root: string): string {
   return lines.join('\n');
 }
 
+/** how many Monte-Carlo draws of t the sweep's evaluations average */
+function drawsNote(recs: Rec[]): string {
+  const n = [...new Set(recs.map((r) => Number((r.ppl as Rec).draws ?? 1)))];
+  return n.length === 1 && n[0] > 1 ? `bits per byte: the mean of ${n[0]} draws of t, min–max of the draws` : 'bits per byte: one draw of t';
+}
+
 /** the sweep that chose the default model's recipe (scripts/sweep-default.sh) */
 function defaultSweep(root: string): string {
   const recs = readJsonl(path.join(root, 'results/default-sweep.jsonl'));
@@ -220,12 +236,12 @@ function defaultSweep(root: string): string {
     const ppl = r.ppl as Rec;
     const en = r.english as Rec;
     return row([String(r.run), String(r.corpus), String(r.vocab), `${r.layers} × ${r.hidden}`, String(r.block_size), String(r.lr), `${Number(r.parameters).toLocaleString('en-US')}`,
-      `${Math.round(Number(r.train_seconds) / 60)} min`, Number(ppl.bits_per_byte).toFixed(3), `${(100 * Number(en.share)).toFixed(1)} %`, Number(en.distinctRatio).toFixed(2)]);
+      `${Math.round(Number(r.train_seconds) / 60)} min`, bitsPerByte(ppl), `${(100 * Number(en.share)).toFixed(1)} %`, Number(en.distinctRatio).toFixed(2)]);
   });
   const r0 = recs[0];
   return [header(['run', 'corpus', 'tokenizer', 'layers × width', "L'", 'peak lr', 'parameters', 'time', 'held-out bits/byte', 'dictionary words', 'distinct / words']), ...rows, '',
     `Each run: ${r0.steps} steps of ${r0.batch} × ${r0.L} tokens, cosine schedule (50 warm-up steps), evaluated on its own corpus's held-out split (3 % of the ` +
-    `documents: KJV chapters, or KJV chapters + Brown texts + fortune files) and by 8 samples as in the English check; \`results/default-sweep.jsonl\` ` +
+    `documents: KJV chapters, or KJV chapters + Brown texts + fortune files; ${drawsNote(recs)}) and by 8 samples as in the English check; \`results/default-sweep.jsonl\` ` +
     `(${String(r0.cpu)}, ${String(r0.date).slice(0, 10)}, shared with other work: compare times within the table).`].join('\n');
 }
 
