@@ -22,7 +22,8 @@ function git(args: string[]): string | null {
 
 export function provenance(): Provenance {
   const commit = git(['rev-parse', '--short=12', 'HEAD']) ?? 'unknown';
-  const status = git(['status', '--porcelain', '--untracked-files=no']);
+  // results/ is where the records themselves are appended: a change there is not a change of the code measured
+  const status = git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)results']);
   return {
     commit, dirty: status === null ? true : status.length > 0, date: new Date().toISOString(),
     cpu: os.cpus()[0]?.model.trim() ?? 'unknown', cores: os.cpus().length, node: process.version,

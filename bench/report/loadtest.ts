@@ -77,3 +77,26 @@ function boundNote(b: Bound): string {
     `${num(s('batched', (a) => a.ms_per_model_call).median)} ms at batch ${b.batch} (${split('batched')}) against ` +
     `${num(s('batch1', (a) => a.ms_per_model_call).median)} ms at batch 1 (${split('batch1')}).`;
 }
+
+/**
+ * A load test of one round (e.g. 64 clients for a minute): the latest line of `file`, each client count's requests,
+ * errors, time to first block, tokens/s and the server's memory from start to end (peak).
+ */
+export function loadTestOnce(file: string, cmd: string): (root: string) => string {
+  return (root) => {
+    const recs = readJsonl(path.join(root, file)).filter((r) => Array.isArray(r.phases) && r.commit);
+    const r = recs[recs.length - 1];
+    if (!r) return `_No recorded run yet. Record one with \`${cmd}\`, then \`npm run report\`._`;
+    const phases = r.phases as (Phase & { seconds: number; requests: number; server_rss_mib?: { start: number; end: number; peak: number } })[];
+    return [
+      header(['clients', 'seconds', 'requests', 'errors', 'first block p50 / p99', 'tokens/s in all', 'mean model-call batch', 'server RSS start → end (peak)']),
+      ...phases.map((p) => row([
+        String(p.clients), num(p.seconds), p.requests.toLocaleString('en-US'), String(p.errors),
+        `${num(p.first_block_ms.p50 ?? NaN)} / ${num(p.first_block_ms.p99 ?? NaN)} ms`, num(p.tokens_per_second), num(p.mean_model_call_batch),
+        p.server_rss_mib ? `${p.server_rss_mib.start} → ${p.server_rss_mib.end} MiB (${p.server_rss_mib.peak})` : '',
+      ])),
+      '',
+      `One run, \`max_tokens\` ${r.max_tokens}, ${r.sampler}, \`--max-active ${r.max_active}\`, ${served(r)} (\`${cmd}\`, \`${file}\`): ${when(r)}.`,
+    ].join('\n');
+  };
+}

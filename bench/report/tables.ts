@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { GROUPS, type Group } from '../groups.js';
 import { fmtStat, header, latestSession, MIN_RUNS, num, provenanceNote, readJsonl, row, stat, type Rec, type Stat } from './runs.js';
-import { loadTestTable } from './loadtest.js';
+import { loadTestOnce, loadTestTable } from './loadtest.js';
 
 export interface Table {
   name: string;
@@ -257,6 +257,7 @@ export const TABLES: Table[] = [
   { name: 'parallel-sweep-kjv', doc: 'README.md', render: sweep('results/parallel-sweep-tiny-kjv-8.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar --model work/threshold/run --length 512 --samples 8 --taus 0.9,0.5,0.1,0.09,0.08,0.05 --gammas 1,8,16,24,32`') },
   { name: 'loadtest-default', doc: 'README.md', render: loadTestTable('results/loadtest-batching.jsonl', 'node dist/bench/loadtest.js --clients 1,8 --seconds 20 --rounds 3 --bound --record results/loadtest-batching.jsonl') },
   { name: 'loadtest-small', doc: 'README.md', render: loadTestTable('results/loadtest-small.jsonl', 'node dist/bench/loadtest.js --preset small --clients 1,8 --seconds 60 --rounds 3 --bound --record results/loadtest-small.jsonl') },
+  { name: 'loadtest-64', doc: 'README.md', render: loadTestOnce('results/loadtest-64.jsonl', 'node dist/bench/loadtest.js --clients 64 --max-active 64 --seconds 60 --record results/loadtest-64.jsonl') },
   { name: 'default-model', doc: 'models/default/README.md', render: defaultModel },
   { name: 'default-sweep', doc: 'models/default/README.md', render: defaultSweep },
 ];
