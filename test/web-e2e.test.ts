@@ -17,16 +17,12 @@ import { defaultModelDir, loadModel } from '../src/model/load.js';
 import { loadTokenizer } from '../src/data/load-tokenizer.js';
 import { generate } from '../src/sampling/generate.js';
 import { createWasmBackend } from '../src/tensor/wasm.js';
-import { startWeb } from './web-helpers.js';
+import { CHROMIUM, chromiumSkip as skip, generateOnPage, startWeb, waitState } from './web-helpers.js';
 
-const CHROMIUM = process.env.BD3LM_CHROMIUM ?? '/usr/bin/chromium'; // another path where Chromium lives elsewhere
 const SCREENSHOT = path.resolve(process.env.BD3LM_SCREENSHOT ?? path.join(os.tmpdir(), `bd3lm-web-${process.pid}.png`));
-const skip = fs.existsSync(CHROMIUM) ? false : `no ${CHROMIUM}: apt-get install chromium fonts-dejavu-core`;
 
 const state = (page: Page) => page.getAttribute('#status', 'data-state');
 const text = async (page: Page, sel: string) => (await page.textContent(sel)) ?? '';
-const waitState = (page: Page, states: string[], timeout = 30_000) =>
-  page.waitForFunction((s) => s.includes(document.getElementById('status')!.dataset.state!), states, { timeout });
 
 test('browser page: loads the default model in a worker, generates, shows the diffusion, stops', { skip, timeout: 120_000 }, async () => {
   const web = await startWeb();
@@ -48,14 +44,7 @@ test('browser page: loads the default model in a worker, generates, shows the di
 
     // 64 tokens, no EOS stop: the page must produce exactly the library's output for these options
     const options = { prompt: 'In the beginning', maxNewTokens: 64, seed: 7 };
-    await page.fill('#prompt', options.prompt);
-    await page.fill('#max-new', String(options.maxNewTokens));
-    await page.fill('#seed', String(options.seed));
-    await page.fill('#delay', '0');
-    await page.uncheck('#stop-eos');
-    await page.click('#generate');
-    await waitState(page, ['done', 'error']);
-    assert.equal(await state(page), 'done', await text(page, '#status'));
+    await generateOnPage(page, options);
 
     const backend = await createWasmBackend({ threads });
     const dir = await defaultModelDir();

@@ -16,10 +16,8 @@ import { loadModel } from '../src/model/load.js';
 import { loadTokenizer } from '../src/data/load-tokenizer.js';
 import { generate } from '../src/sampling/generate.js';
 import { createWasmBackend } from '../src/tensor/wasm.js';
-import { startWeb } from './web-helpers.js';
+import { CHROMIUM, chromiumSkip as skip, generateOnPage, startWeb, waitState } from './web-helpers.js';
 
-const CHROMIUM = process.env.BD3LM_CHROMIUM ?? '/usr/bin/chromium';
-const skip = fs.existsSync(CHROMIUM) ? false : `no ${CHROMIUM}: apt-get install chromium fonts-dejavu-core`;
 
 test('browser page: an AR model folder generates token by token, as the library does', { skip, timeout: 120_000 }, async () => {
   const cfg = withModelType({ ...PRESETS.tiny, hiddenDim: 32, condDim: 16, nBlocks: 2, nHeads: 2, vocabSize: 257, modelLength: 32, blockSize: 4 }, 'ar');
@@ -32,19 +30,12 @@ test('browser page: an AR model folder generates token by token, as the library 
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(web.url);
-    await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('status')!.dataset.state!), null, { timeout: 30_000 });
+    await waitState(page, ['ready', 'error']);
     assert.match((await page.textContent('#model-info')) ?? '', /^ar /);
     const threads = Number(/(\d+) threads?/.exec((await page.textContent('#model-info')) ?? '')?.[1]);
     assert.equal(await page.inputValue('#block-size'), '1');
     const options = { prompt: 'Hi', maxNewTokens: 20, seed: 5 };
-    await page.fill('#prompt', options.prompt);
-    await page.fill('#max-new', String(options.maxNewTokens));
-    await page.fill('#seed', String(options.seed));
-    await page.fill('#delay', '0');
-    await page.uncheck('#stop-eos');
-    await page.click('#generate');
-    await page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('status')!.dataset.state!), null, { timeout: 30_000 });
-    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', (await page.textContent('#status')) ?? '');
+    await generateOnPage(page, options);
     const backend = await createWasmBackend({ threads });
     const model = await loadModel(dir, { backend });
     const expected = await generate(model, await loadTokenizer(dir, model.config), { ...options, topP: 0.9, temperature: 1, stopOnEos: false }).result();
