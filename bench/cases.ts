@@ -53,8 +53,8 @@ export const CASES: BenchCase[] = [
   // the effect of stored weights on the logits (vs fp32): the golden checkpoint and random tiny/small models
   ...(['golden', 'default', 'tiny', 'small'] as const).flatMap((m) => (['bf16', 'f16', 'int8', 'w8a8'] as const).map((w) =>
     ({ id: `logits:native:${m}:${w}`, bench: 'logits', backend: 'native' as const }))),
-  // the WebAssembly build (the browser's engine) with fp32 and int8 weights: one call, a sample run, the logits
-  ...(['f32', 'int8'] as const).flatMap((w) => [
+  // the WebAssembly build (the browser's engine) with fp32, int8 and w8a8 weights: one call, a sample run, the logits
+  ...(['f32', 'int8', 'w8a8'] as const).flatMap((w) => [
     { id: `call:wasm:small:16:${w}`, bench: 'call', backend: 'wasm' as const },
     { id: `sample:wasm:small:16:first-hitting:1:${w}`, bench: 'sample', backend: 'wasm' as const },
   ]),

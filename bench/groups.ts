@@ -57,6 +57,10 @@ const int8: Group[] = [{
   // one KV-cached model call alone (bench/model-call.ts: best of 7 per run; the report takes the median of the runs)
   id: 'int8-call-small-16', table: 'int8', row: 'small, 16, one model call (256 cached tokens, one row of logits)',
   arms: (['f32', 'int8', 'w8a8'] as const).map((w) => ({ label: w, ours: `call:native:small:16:${w}` })),
+}, {
+  // the same call on the WebAssembly build (the browser's engine)
+  id: 'int8-call-wasm-small-16', table: 'int8', row: 'small, 16, one model call, WebAssembly',
+  arms: (['f32', 'int8', 'w8a8'] as const).map((w) => ({ label: w, ours: `call:wasm:small:16:${w}` })),
 }];
 
 /** a few seconds a side: checks that both sides run and record (not a measurement) */

@@ -4,6 +4,7 @@
 # budget for every model (STEPS x 8 x 128 tokens). Writes test perplexities and metrics logs under OUT; the README's
 # table is made from them by `npm run report` (bench/report/ordering.ts).
 #   usage: scripts/reproduce-ordering.sh [OUT=results/ordering] [WORK=work]      env: STEPS (default 2000), DRAWS (8)
+# Writes OUT/RUN.{ppl,time,config,metrics}.json(l) per model and OUT/curves.svg.
 # The diffusion models' test NELBO is a Monte-Carlo estimate: it averages DRAWS draws of t (AR's NLL is exact).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +34,4 @@ run ar 1 --algo ar
 run bd3lm-4 "$DRAWS" --algo bd3lm --block-size 4
 run bd3lm-16 "$DRAWS" --algo bd3lm --block-size 16
 run mdlm "$DRAWS" --algo mdlm
+bd3lm plot --out "$OUT/curves.svg" "$WORK/runs/ar" "$WORK/runs/bd3lm-4" "$WORK/runs/bd3lm-16" "$WORK/runs/mdlm"

@@ -117,3 +117,70 @@ test('report: the load-test table: the latest run of 3+ rounds, medians (min-max
   // no run of the small preset: the table says how to record one
   assert.match(readme, /<!-- report:loadtest-small -->\n_No recorded run of 3\+ rounds yet\. Record one with `node dist\/bench\/loadtest\.js --preset small/);
 });
+
+test('report: prose values are rewritten from the records, and a hand-typed figure outside values, tables and code fails the check', () => {
+  const dir = scratch();
+  const file = path.join(dir, 'README.md');
+  const base = fs.readFileSync(file, 'utf8');
+  const fixed = path.join(dir, 'bench/report/fixed-figures.json');
+  fs.mkdirSync(path.dirname(fixed), { recursive: true });
+  fs.writeFileSync(fixed, JSON.stringify([{ doc: 'README.md', phrase: 'a target of 4× batch 1', why: 'a target' }]));
+  const prose = 'Held out: <!-- v:default.bpb -->9.99<!-- /v --> bits per byte; a target of 4× batch 1; `456 tokens/s` in code.\n';
+  fs.writeFileSync(file, base + prose + 'It ran at 123 tokens/s and 1.2e-3 off, a 12 × 768 matrix.\n');
+  const bad = report(dir, '--check');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /README\.md: value default\.bpb/);
+  assert.match(bad.stderr, /README\.md:\d+: '123 tokens\/s' is typed by hand/);
+  assert.match(bad.stderr, /'1\.2e-3' is typed by hand/);
+  assert.doesNotMatch(bad.stderr, /456|'4×'|'12 ×'/, 'code, fixed phrases and shapes are not figures');
+
+  fs.writeFileSync(file, base + prose);
+  assert.equal(report(dir).status, 0);
+  const ev = JSON.parse(fs.readFileSync(path.join(ROOT, 'models/default/valid-ppl.json'), 'utf8'));
+  assert.match(fs.readFileSync(file, 'utf8'), new RegExp(`<!-- v:default\\.bpb -->${Number(ev.bits_per_byte).toFixed(2)}<!-- /v --> bits per byte`));
+  assert.equal(report(dir, '--check').status, 0);
+
+  // a fixed phrase that covers no figure is stale; an unknown value names the file
+  fs.writeFileSync(fixed, JSON.stringify([{ doc: 'README.md', phrase: 'a target of 4× batch 1', why: 'a target' }, { doc: 'README.md', phrase: 'gone', why: 'x' }]));
+  assert.match(report(dir, '--check').stderr, /the fixed figure 'gone' covers no figure any more/);
+  fs.appendFileSync(file, 'x <!-- v:nonsense -->1<!-- /v -->\n');
+  assert.match(report(dir, '--check').stderr, /README\.md: no value named 'nonsense'/);
+});
+
+test('report: the ordering table: perplexity bounds with the range of their draws, exact AR, provenance and the token budget', () => {
+  const dir = scratch();
+  const ord = path.join(dir, 'results/ordering');
+  fs.mkdirSync(ord);
+  const nll = { ar: [1.5], 'bd3lm-4': [2.0, 2.2], 'bd3lm-16': [2.3, 2.5], mdlm: [2.6, 2.4] } as Record<string, number[]>;
+  for (const [run, draws] of Object.entries(nll)) {
+    const mean = draws.reduce((a, b) => a + b) / draws.length;
+    fs.writeFileSync(path.join(ord, `${run}.ppl.json`), JSON.stringify({ algo: run === 'ar' ? 'ar' : 'bd3lm', bound: run !== 'ar', nll: mean, ppl: Math.exp(mean), tokens: 1280, sequences: 10, draws: draws.length, ...(draws.length > 1 ? { nll_draws: draws } : {}) }));
+    fs.writeFileSync(path.join(ord, `${run}.time.json`), JSON.stringify({ run, train_seconds: 90, steps: 50, commit: 'abc123', dirty: false, date: '2026-02-01T10:00:00Z', cpu: 'Test CPU', cores: 2 }));
+    fs.writeFileSync(path.join(ord, `${run}.config.json`), JSON.stringify({ model_length: 128 }, null, 2));
+  }
+  assert.equal(report(dir).status, 0);
+  const readme = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+  assert.match(readme, /\| AR \(causal DiT\) \| 4\.48 \| 1\.5 min \| 22\.83 \| 17\.54 \|/);
+  assert.match(readme, new RegExp(`\\| BD3-LM L' = 4 \\| ≤ ${Math.exp(2.1).toFixed(2)} \\(${Math.exp(2.0).toFixed(2)}–${Math.exp(2.2).toFixed(2)}\\) \\|`));
+  assert.match(readme, /\| MDLM \| ≤ 12\.18 \(11\.02–13\.46\) \|/);
+  assert.match(readme, /10 held-out sequences of 128 bytes \(1,280 tokens\) .* after 50 steps of 8 × 128 = 0\.05M training tokens each; .* the mean of 2 Monte-Carlo draws/);
+  assert.match(readme, /2026-02-01, commit abc123, Test CPU \(2 cores\)/);
+  // one model missing: no table, the command that records it
+  fs.rmSync(path.join(ord, 'mdlm.ppl.json'));
+  assert.equal(report(dir).status, 0);
+  assert.match(fs.readFileSync(path.join(dir, 'README.md'), 'utf8'), /<!-- report:ordering -->\n_No complete recorded run yet\. Record one with `scripts\/reproduce-ordering\.sh`/);
+});
+
+test('report: logit change of stored weights per model, one session, runs that disagree are an error', () => {
+  const dir = scratch();
+  const rec = (model: string, weights: string, rel: number, session = '2026-02-01') =>
+    ({ case: `logits:native:${model}:${weights}`, bench: 'logits', backend: 'native', model, weights, max_rel_diff: rel, max_prob_tv: rel / 2, argmax_agree: 0.99, ...stamp(session, 1) });
+  const file = path.join(dir, 'results/weights-logits.jsonl');
+  fs.writeFileSync(file, lines([rec('tiny', 'int8', 0.5, '2026-01-01'), rec('tiny', 'int8', 0.0138), rec('tiny', 'bf16', 0.003), rec('small', 'w8a8', 0.0224)]));
+  assert.equal(report(dir).status, 0);
+  const readme = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+  assert.match(readme, /<!-- report:int8-accuracy -->\n\| model \| weights .*\n.*\n\| tiny \| int8 \| 1\.38e-2 \| 6\.90e-3 \| 99\.0 % \|\n\| small \| w8a8 \| 2\.24e-2 \| 1\.12e-2 \| 99\.0 % \|\n/);
+  assert.match(readme, /<!-- report:half-accuracy -->\n\| model .*\n.*\n\| tiny \| bf16 \| 3\.00e-3 \|/);
+  fs.appendFileSync(file, lines([rec('tiny', 'int8', 0.02)]));
+  assert.match(report(dir).stderr, /runs of logits:native:tiny:int8 in one session disagree/);
+});

