@@ -3,15 +3,18 @@
 # with it, then regenerates the tables (`npm run report`). Needs a quiet machine (about an hour on 2 cores), a build
 # (`npm run build`), ../shared/refbench and Debian's python3-torch (see ../shared/refbench/README.md).
 #   scripts/measure-performance.sh [TABLE ...]
-#   (default: kernels sampling model int8 batch half server server-small; server* are the load tests of bench/loadtest.ts)
+#   (default: front-page kernels sampling model int8 batch half server server-small; server* are the load tests of
+#   bench/loadtest.ts, front-page README's first sample, bench/front-page.ts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tables=("$@")
-[ ${#tables[@]} -gt 0 ] || tables=(kernels sampling model int8 batch half server server-small)
+[ ${#tables[@]} -gt 0 ] || tables=(front-page kernels sampling model int8 batch half server server-small)
 [ -z "$(git status --porcelain --untracked-files=no)" ] || echo "measure-performance: uncommitted changes: the records will say dirty" >&2
 for t in "${tables[@]}"; do
   echo "== $t ($(date -u +%H:%M:%S))" >&2
-  if [ "$t" = kernels ]; then
+  if [ "$t" = front-page ]; then
+    node dist/bench/front-page.js --runs 3 --record results/front-page.jsonl
+  elif [ "$t" = kernels ]; then
     node dist/bench/bench.js --only sgemm --repeat 3 --record results/kernels.jsonl
   elif [ "$t" = server ]; then
     node dist/bench/loadtest.js --clients 1,8 --seconds 20 --rounds 3 --bound --record results/loadtest-batching.jsonl
