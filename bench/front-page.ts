@@ -28,6 +28,6 @@ for (let i = 0; i < runs; i++) {
   process.stderr.write(`run ${i + 1}: ${stderr.join(' | ')}\n`);
 }
 if (out.some((o) => o.text !== out[0].text)) throw new Error('the runs printed different texts: the command is not deterministic here');
-const line = { bench: 'front-page', command: `bd3lm ${FRONT_ARGS.join(' ')}`, backend: 'native', ...provenance(), text: out[0].text, stderr: out[0].stderr, tokens_per_s: out.map((o) => o.tokens_per_s) };
+const line = { bench: 'front-page', command: `bd3lm ${FRONT_ARGS.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`, backend: 'native', ...provenance(), text: out[0].text, stderr: out[0].stderr, tokens_per_s: out.map((o) => o.tokens_per_s) };
 if (values.record) appendFileSync(values.record, JSON.stringify(line) + '\n');
 console.log(JSON.stringify({ ...line, text: `${line.text.length} characters` }));

@@ -139,19 +139,27 @@ function kernels(root: string): string {
     `GFLOP/s, median (min–max) (\`${cmd}\`): ${provenanceNote(used)}. Kernels: ${infos.join('; ')}.`].join('\n');
 }
 
-/** a parallel-decoding sweep (bench/parallel-sweep.ts): one line per setting of one sweep */
+/**
+ * a parallel-decoding sweep (bench/parallel-sweep.ts): one line per setting of one sweep. Tokens/s are shown only when
+ * every setting has MIN_RUNS timed rounds (median, min–max); a sweep of single runs shows NFE and quality alone.
+ */
 function sweep(file: string, how: string): (root: string) => string {
   return (root) => {
     let recs = readJsonl(path.join(root, file));
     if (recs.some((r) => r.session)) recs = latestSession(recs, () => true);
     if (!recs.length) return missing('parallel-decoding sweep', how);
-    const fh = recs.find((r) => r.setting === 'first-hitting');
     const label = (s: string) => s.replace('first-hitting', 'first hitting').replace('tau=', 'τ = ').replace('gamma=', 'γ = ');
-    const rows = recs.map((r) => row([label(String(r.setting)), num(Number(r.nfe_per_token)), num(Number(r.tokens_per_s)),
-      fh ? `${num(Number(r.tokens_per_s) / Number(fh.tokens_per_s))}×` : '', num(Number(r.gen_ppl)), num(Number(r.entropy))]));
+    const speed = (r: Rec) => stat(Array.isArray(r.tokens_per_s_runs) ? (r.tokens_per_s_runs as number[]) : []);
+    const fh = recs.find((r) => r.setting === 'first-hitting');
+    const timed = fh !== undefined && recs.every((r) => speed(r) !== null);
+    const rows = recs.map((r) => row([label(String(r.setting)), num(Number(r.nfe_per_token)),
+      ...(timed ? [fmtStat(speed(r)!), `${num(speed(r)!.median / speed(fh!)!.median)}×`] : []), num(Number(r.gen_ppl)), num(Number(r.entropy))]));
     const when = recs[0].commit ? provenanceNote(recs) : 'recorded before runs carried a commit, date and CPU';
-    return [header(['sampler', 'NFE / token', 'tokens/s', 'tokens/s vs first hitting', 'Gen PPL (judge)', 'unigram entropy']), ...rows, '',
-      `One sweep, every setting once, \`${file}\` (${how}): ${when}. Tokens/s are single runs: compare within the table.`].join('\n');
+    const speedNote = timed
+      ? `tokens/s: median (min–max) of ${recs[0].rounds} rounds that alternate the settings`
+      : 'its tokens/s were single runs (in the file), so they are not shown: NFE / token is the measure';
+    return [header(['sampler', 'NFE / token', ...(timed ? ['tokens/s', 'tokens/s vs first hitting'] : []), 'Gen PPL (judge)', 'unigram entropy']), ...rows, '',
+      `One sweep, \`${file}\` (${how}); ${speedNote}: ${when}.`].join('\n');
   };
 }
 
