@@ -16,7 +16,7 @@ import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/model/load.js';
 import { parseWeightDtype } from '../src/model/storage.js';
-import { tokenizerFor } from '../src/data/tokenizers.js';
+import { loadTokenizer } from '../src/data/load-tokenizer.js';
 import { generate, type GenerateOptions } from '../src/sampling/generate.js';
 import { genPPL } from '../src/eval/genppl.js';
 import { provenance } from './provenance.js';
@@ -33,8 +33,9 @@ if (!values.judge) throw new Error('--judge DIR (an AR checkpoint) is required')
 const model = await loadModel(values.model, { weights: values.weights === undefined ? undefined : parseWeightDtype(values.weights) });
 const judge = await loadModel(values.judge, { backend: model.backend });
 if (!judge.config.causal) throw new Error(`the judge ${values.judge} is not an AR model`);
-const tok = await tokenizerFor(model.config);
-const judgeTok = judge.config.vocabSize === model.config.vocabSize ? null : await tokenizerFor(judge.config);
+// each folder's own tokenizer (its tokenizer.json, else the built-in one its config names), as every command uses
+const tok = await loadTokenizer(values.model, model.config);
+const judgeTok = judge.config.vocabSize === model.config.vocabSize ? null : await loadTokenizer(values.judge, judge.config);
 const n = Number(values.samples ?? 8);
 const length = Number(values.length ?? 256);
 const topP = Number(values['top-p'] ?? 0.9);
