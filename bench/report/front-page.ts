@@ -3,7 +3,7 @@
  * record of `bench/front-page.ts` (every run of a record printed the same text; tokens/s is the median of the runs).
  */
 import * as path from 'node:path';
-import { num, readJsonl, stat } from './runs.js';
+import { num, readJsonl, stampNote, stat } from './runs.js';
 
 const FILE = 'results/front-page.jsonl';
 
@@ -18,5 +18,5 @@ export function frontPage(root: string): string {
   const speed = s ? `${num(s.median)} tokens/s (${num(s.min)}–${num(s.max)}, ${s.n} runs)` : `${stderr[stderr.length - 1]}`;
   return ['```text', String(r.text).replace(/\n+$/, ''), '```', '',
     `then, on stderr, ${summary} and the speed: ${speed} on the native backend (\`${cmd}\`, \`${FILE}\`: ` +
-      `${String(r.date).slice(0, 10)}, commit ${r.commit}${r.dirty ? ' + uncommitted changes' : ''}, ${r.cpu} (${r.cores} cores)).`].join('\n');
+      `${stampNote(r)}).`].join('\n');
 }

@@ -5,7 +5,7 @@
  * generate()'s batched over batch-1 tokens/s in the same run and where a model call's milliseconds went.
  */
 import * as path from 'node:path';
-import { fmtStat, header, MIN_RUNS, num, readJsonl, row, stat, type Rec, type Stat } from './runs.js';
+import { fmtStat, header, MIN_RUNS, num, readJsonl, row, stampNote, stat, type Rec, type Stat } from './runs.js';
 
 interface Phase {
   clients: number;
@@ -61,7 +61,7 @@ function served(r: Rec): string {
 
 function when(r: Rec): string {
   const load = r.load_average_1min as { start: number } | undefined;
-  return `${String(r.date).slice(0, 10)}, commit ${r.commit}${r.dirty ? ' + uncommitted changes' : ''}, ${r.cpu} (${r.cores} cores)` +
+  return stampNote(r) +
     (load ? `, load average ${num(load.start)} at the start` : '');
 }
 

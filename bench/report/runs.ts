@@ -65,13 +65,17 @@ export const header = (cells: string[]): string => `${row(cells)}\n${row(cells.m
 
 export const fmtStat = (s: Stat): string => `${num(s.median)} (${num(s.min)}–${num(s.max)})`;
 
-/** "2026-12-06, commit abc123 (+ uncommitted changes), AMD EPYC (2 cores), 3 rounds" for each distinct session */
+/** "2026-12-06, commit abc123 (+ uncommitted changes), AMD EPYC (2 cores)": where and when one record was made */
+export function stampNote(r: Rec): string {
+  return `${String(r.date).slice(0, 10)}, commit ${r.commit}${r.dirty ? ' + uncommitted changes' : ''}, ${r.cpu} (${r.cores} cores)`;
+}
+
+/** stampNote and its number of rounds ("…, 3 rounds") for each distinct session */
 export function provenanceNote(recs: Rec[]): string {
   const seen = new Map<string, string>();
   for (const r of recs) {
     const rounds = new Set(recs.filter((x) => x.session === r.session).map((x) => x.round)).size;
-    const dirty = r.dirty ? ' + uncommitted changes' : '';
-    seen.set(String(r.session), `${String(r.date).slice(0, 10)}, commit ${r.commit}${dirty}, ${r.cpu} (${r.cores} cores), ${rounds} round${rounds === 1 ? '' : 's'}`);
+    seen.set(String(r.session), `${stampNote(r)}, ${rounds} round${rounds === 1 ? '' : 's'}`);
   }
   return [...seen.values()].join('; ');
 }

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { GROUPS, type Group } from '../groups.js';
-import { fmtStat, header, latestSession, MIN_RUNS, num, provenanceNote, readJsonl, row, stat, type Rec, type Stat } from './runs.js';
+import { fmtStat, header, latestSession, MIN_RUNS, num, provenanceNote, readJsonl, row, stampNote, stat, type Rec, type Stat } from './runs.js';
 import { loadTestMemory, loadTestOnce, loadTestTable } from './loadtest.js';
 import { frontPage } from './front-page.js';
 import { ordering } from './ordering.js';
@@ -154,7 +154,7 @@ function sweep(file: string, how: string): (root: string) => string {
     const timed = fh !== undefined && recs.every((r) => speed(r) !== null);
     const rows = recs.map((r) => row([label(String(r.setting)), num(Number(r.nfe_per_token)),
       ...(timed ? [fmtStat(speed(r)!), `${num(speed(r)!.median / speed(fh!)!.median)}×`] : []), num(Number(r.gen_ppl)), num(Number(r.entropy))]));
-    const when = recs[0].commit ? provenanceNote(recs) : 'recorded before runs carried a commit, date and CPU';
+    const when = recs[0].commit ? stampNote(recs[0]) : 'recorded before runs carried a commit, date and CPU';
     const speedNote = timed
       ? `tokens/s: median (min–max) of ${recs[0].rounds} rounds that alternate the settings`
       : 'its tokens/s were single runs (in the file), so they are not shown: NFE / token is the measure';
@@ -260,7 +260,7 @@ export const TABLES: Table[] = [
   { name: 'int8-quality', doc: 'README.md', render: int8Quality },
   { name: 'int8-speed', doc: 'README.md', render: int8Speed },
   { name: 'batch', doc: 'README.md', render: groupTable('batch', 'batched sampling', (l) => l.slice(1).map((x) => `${x} / ${l[0]}`)) },
-  { name: 'parallel-sweep', doc: 'README.md', render: sweep('results/parallel-sweep.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar`') },
+  { name: 'parallel-sweep', doc: 'README.md', render: sweep('results/parallel-sweep-default.jsonl', '`node dist/bench/parallel-sweep.js --judge JUDGE --taus 0.9,0.7,0.5,0.3 --gammas 0.5,1,2,4 --rounds 3 --record results/parallel-sweep-default.jsonl`, JUDGE the AR judge of `results/int8-genppl.jsonl`') },
   { name: 'parallel-sweep-kjv', doc: 'README.md', render: sweep('results/parallel-sweep-tiny-kjv-8.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar --model work/threshold/run --length 512 --samples 8 --taus 0.9,0.5,0.1,0.09,0.08,0.05 --gammas 1,8,16,24,32`') },
   { name: 'loadtest-default', doc: 'README.md', render: loadTestTable('results/loadtest-batching.jsonl', 'node dist/bench/loadtest.js --clients 1,8 --seconds 20 --rounds 3 --bound --record results/loadtest-batching.jsonl') },
   { name: 'loadtest-small', doc: 'README.md', render: loadTestTable('results/loadtest-small.jsonl', 'node dist/bench/loadtest.js --preset small --clients 1,8 --seconds 60 --rounds 3 --bound --record results/loadtest-small.jsonl') },
