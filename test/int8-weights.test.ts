@@ -31,7 +31,7 @@ const backends = await availableBackends();
 const GOLDEN = path.join(FIXTURES, 'bs4');
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 /** max |logit difference| / max |fp32 logit| of int8 weights on the golden model; measured 1.1e-2 by the bench case
- * logits:native:golden:int8 (results/int8-accuracy.jsonl) */
+ * logits:native:golden:int8 (results/weights-logits.jsonl) */
 const INT8_LOGIT_REL_TOL = 2e-2;
 
 function tmpDir(): string {

@@ -29,7 +29,7 @@ const backends = await availableBackends();
 const GOLDEN = path.join(FIXTURES, 'bs4');
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 /** max |logit difference| / max |fp32 logit| of w8a8 on the golden model; measured 1.3e-2 by the bench case
- * logits:native:golden:w8a8 (results/int8-accuracy.jsonl) */
+ * logits:native:golden:w8a8 (results/weights-logits.jsonl) */
 const W8A8_LOGIT_REL_TOL = 3e-2;
 
 /** a random W8A8 matrix of n rows of k (every int8 value occurs) with positive scales, on `be` */
