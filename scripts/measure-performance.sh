@@ -18,7 +18,7 @@ for t in "${tables[@]}"; do
     node dist/bench/bench.js --only sgemm --repeat 3 --record results/kernels.jsonl
   elif [ "$t" = server ]; then
     node dist/bench/loadtest.js --clients 1,8 --seconds 20 --rounds 3 --bound --record results/loadtest-batching.jsonl
-    node dist/bench/loadtest.js --clients 64 --max-active 64 --seconds 60 --record results/loadtest-64.jsonl
+    node dist/bench/loadtest.js --clients 64 --max-active 64 --seconds 60 --rounds 3 --record results/loadtest-64.jsonl
   elif [ "$t" = server-small ]; then
     node dist/bench/loadtest.js --preset small --clients 1,8 --seconds 60 --rounds 3 --bound --record results/loadtest-small.jsonl
   else

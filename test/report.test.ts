@@ -160,7 +160,7 @@ test('report: the ordering table: perplexity bounds with the range of their draw
   }
   assert.equal(report(dir).status, 0);
   const readme = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
-  assert.match(readme, /\| AR \(causal DiT\) \| 4\.48 \| 1\.5 min \| 22\.83 \| 17\.54 \|/);
+  assert.match(readme, /\| AR \(causal DiT\) \| 4\.48 \| 22\.83 \| 17\.54 \|/);
   assert.match(readme, new RegExp(`\\| BD3-LM L' = 4 \\| ≤ ${Math.exp(2.1).toFixed(2)} \\(${Math.exp(2.0).toFixed(2)}–${Math.exp(2.2).toFixed(2)}\\) \\|`));
   assert.match(readme, /\| MDLM \| ≤ 12\.18 \(11\.02–13\.46\) \|/);
   assert.match(readme, /10 held-out sequences of 128 bytes \(1,280 tokens\) .* after 50 steps of 8 × 128 = 0\.05M training tokens each; .* the mean of 2 Monte-Carlo draws/);
@@ -183,4 +183,22 @@ test('report: logit change of stored weights per model, one session, runs that d
   assert.match(readme, /<!-- report:half-accuracy -->\n\| model .*\n.*\n\| tiny \| bf16 \| 3\.00e-3 \|/);
   fs.appendFileSync(file, lines([rec('tiny', 'int8', 0.02)]));
   assert.match(report(dir).stderr, /runs of logits:native:tiny:int8 in one session disagree/);
+});
+
+test('report: the heavy load test: medians of 3+ rounds per client count, errors summed, memory from the first start to the last end', () => {
+  const dir = scratch();
+  const phase = (round: number, tps: number, errors: number, rss: [number, number, number]) => ({
+    round, clients: 64, seconds: 60 + round, requests: 1000 + round, errors, tokens_per_second: tps, first_block_ms: { p50: 100 * round, p99: 300 * round },
+    mean_model_call_batch: 60 + round, server_rss_mib: { start: rss[0], end: rss[1], peak: rss[2] },
+  });
+  const run = (rounds: number, date: string) => ({
+    commit: 'abc123', dirty: false, date: `${date}T10:00:00Z`, cpu: 'Test CPU', cores: 2, bench: 'loadtest', server: 'default (native) on http://127.0.0.1:1',
+    max_tokens: 64, sampler: 'first-hitting', max_active: 64, seconds: 60, rounds,
+    phases: [phase(1, 1500, 0, [100, 380, 390]), phase(2, 1400, 1, [380, 385, 395]), phase(3, 1450, 0, [385, 383, 392])].slice(0, rounds),
+  });
+  fs.writeFileSync(path.join(dir, 'results/loadtest-64.jsonl'), lines([run(3, '2026-02-01'), run(1, '2026-03-01')]));
+  assert.equal(report(dir).status, 0);
+  const readme = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+  assert.match(readme, /\| 64 \| 62\.0 \| 1,002 \| 1 \| 200 \/ 600 ms \| 1,450 \(1,400–1,500\) \| 62\.0 \| 100 → 383 MiB \(395\) \|/);
+  assert.match(readme, /Median \(min–max\) of 3 rounds, .*2026-02-01, commit abc123/);
 });

@@ -79,24 +79,33 @@ function boundNote(b: Bound): string {
 }
 
 /**
- * A load test of one round (e.g. 64 clients for a minute): the latest line of `file`, each client count's requests,
- * errors, time to first block, tokens/s and the server's memory from start to end (peak).
+ * A heavy load test (e.g. 64 clients for a minute), the latest line of `file` with at least MIN_RUNS rounds: per client
+ * count the medians (min–max for tokens/s) over the rounds of requests, time to first block and mean model-call batch,
+ * the errors of all rounds, and the server's memory from the first round's start to the last round's end (peak).
  */
-export function loadTestOnce(file: string, cmd: string): (root: string) => string {
+export function loadTestStress(file: string, cmd: string): (root: string) => string {
   return (root) => {
-    const recs = readJsonl(path.join(root, file)).filter((r) => Array.isArray(r.phases) && r.commit);
+    const recs = readJsonl(path.join(root, file)).filter((r) => Array.isArray(r.phases) && r.commit && Number(r.rounds) >= MIN_RUNS);
     const r = recs[recs.length - 1];
-    if (!r) return `_No recorded run yet. Record one with \`${cmd}\`, then \`npm run report\`._`;
+    if (!r) return `_No recorded run of ${MIN_RUNS}+ rounds yet. Record one with \`${cmd}\`, then \`npm run report\`._`;
     const phases = r.phases as (Phase & { seconds: number; requests: number; server_rss_mib?: { start: number; end: number; peak: number } })[];
+    const counts = [...new Set(phases.map((p) => p.clients))];
+    const med = (xs: number[]) => stat(xs)!.median;
+    const rows = counts.map((c) => {
+      const of = phases.filter((p) => p.clients === c);
+      const rss = of.map((p) => p.server_rss_mib).filter((m) => m !== undefined);
+      return row([
+        String(c), num(med(of.map((p) => p.seconds))), med(of.map((p) => p.requests)).toLocaleString('en-US'), String(of.reduce((n, p) => n + p.errors, 0)),
+        `${num(med(of.map((p) => p.first_block_ms.p50 ?? NaN)))} / ${num(med(of.map((p) => p.first_block_ms.p99 ?? NaN)))} ms`,
+        fmtStat(stat(of.map((p) => p.tokens_per_second))!), num(med(of.map((p) => p.mean_model_call_batch))),
+        rss.length ? `${rss[0]!.start} → ${rss[rss.length - 1]!.end} MiB (${Math.max(...rss.map((m) => m!.peak))})` : '',
+      ]);
+    });
     return [
-      header(['clients', 'seconds', 'requests', 'errors', 'first block p50 / p99', 'tokens/s in all', 'mean model-call batch', 'server RSS start → end (peak)']),
-      ...phases.map((p) => row([
-        String(p.clients), num(p.seconds), p.requests.toLocaleString('en-US'), String(p.errors),
-        `${num(p.first_block_ms.p50 ?? NaN)} / ${num(p.first_block_ms.p99 ?? NaN)} ms`, num(p.tokens_per_second), num(p.mean_model_call_batch),
-        p.server_rss_mib ? `${p.server_rss_mib.start} → ${p.server_rss_mib.end} MiB (${p.server_rss_mib.peak})` : '',
-      ])),
+      header(['clients', 'seconds', 'requests', 'errors (all rounds)', 'first block p50 / p99', 'tokens/s in all', 'mean model-call batch', 'server RSS first start → last end (peak)']),
+      ...rows,
       '',
-      `One run, \`max_tokens\` ${r.max_tokens}, ${r.sampler}, \`--max-active ${r.max_active}\`, ${served(r)} (\`${cmd}\`, \`${file}\`): ${when(r)}.`,
+      `Median (min–max) of ${r.rounds} rounds, \`max_tokens\` ${r.max_tokens}, ${r.sampler}, \`--max-active ${r.max_active}\`, ${served(r)} (\`${cmd}\`, \`${file}\`): ${when(r)}.`,
     ].join('\n');
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The paper's likelihood ordering reproduced at small scale (scripts/reproduce-ordering.sh): per model its test
  * perplexity from `<run>.ppl.json` (diffusion models: the NELBO bound, the mean of its Monte-Carlo draws with their
- * min–max), its training time and provenance from `<run>.time.json`, the run's shape from `<run>.config.json`.
+ * min–max), its provenance from `<run>.time.json`, the run's shape from `<run>.config.json`.
  */
 import * as path from 'node:path';
 import { header, readJsonFile, row, type Rec } from './runs.js';
@@ -29,10 +29,7 @@ export function ordering(root: string): string {
   const one = (run: string, kind: string): Rec | undefined => readJsonFile(path.join(root, DIR, `${run}.${kind}.json`));
   const have = RUNS.filter((r) => one(r.run, 'ppl') && one(r.run, 'time'));
   if (have.length < RUNS.length) return '_No complete recorded run yet. Record one with `scripts/reproduce-ordering.sh` (about 40 minutes on 2 cores), then `npm run report`._';
-  const rows = have.map((r) => {
-    const t = one(r.run, 'time')!;
-    return row([r.label, ppl(one(r.run, 'ppl')!), `${(Number(t.train_seconds) / 60).toFixed(1)} min`, r.lm1b, r.owt]);
-  });
+  const rows = have.map((r) => row([r.label, ppl(one(r.run, 'ppl')!), r.lm1b, r.owt]));
   const ev = one('bd3lm-4', 'ppl')!;
   const cfg = one('bd3lm-4', 'config')!;
   const t = one('bd3lm-4', 'time')!;
@@ -42,14 +39,14 @@ export function ordering(root: string): string {
   const steps = Number(t.steps);
   const draws = Number(ev.draws ?? 1);
   return [
-    header(['model (this repo, bytes)', 'test PPL', 'train time', 'paper LM1B (65B tokens)', 'paper OWT (524B tokens)']),
+    header(['model (this repo, bytes)', 'test PPL', 'paper LM1B (65B tokens)', 'paper OWT (524B tokens)']),
     ...rows,
     '',
     `Test perplexity per byte on ${Number(ev.sequences).toLocaleString('en-US')} held-out sequences of ${L} bytes ` +
       `(${Number(ev.tokens).toLocaleString('en-US')} tokens) with the EMA weights after ${steps.toLocaleString('en-US')} steps of 8 × ${L} ` +
       `= ${((steps * 8 * L) / 1e6).toFixed(2)}M training tokens each; the diffusion models' NELBO bound is ` +
       `${draws > 1 ? `the mean of ${draws} Monte-Carlo draws of t (the range of the draws in brackets)` : 'one Monte-Carlo draw of t'}; AR's NLL is exact. \`scripts/reproduce-ordering.sh\`, \`${DIR}/\`: ` +
-      `${String(t.date).slice(0, 10)}, commit ${commits}, ${t.cpu} (${t.cores} cores), train times on a machine shared with other work. ` +
+      `${String(t.date).slice(0, 10)}, commit ${commits}, ${t.cpu} (${t.cores} cores). ` +
       "The paper's columns are its Tables 1 and 2 (GPT-2 BPE tokens, so only the order compares).",
   ].join('\n');
 }

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { GROUPS, type Group } from '../groups.js';
 import { fmtStat, header, latestSession, MIN_RUNS, num, provenanceNote, readJsonl, row, stampNote, stat, type Rec, type Stat } from './runs.js';
-import { loadTestMemory, loadTestOnce, loadTestTable } from './loadtest.js';
+import { loadTestMemory, loadTestStress, loadTestTable } from './loadtest.js';
 import { frontPage } from './front-page.js';
 import { ordering } from './ordering.js';
 import { int8Quality, logitChange } from './weights.js';
@@ -264,7 +264,7 @@ export const TABLES: Table[] = [
   { name: 'parallel-sweep-kjv', doc: 'README.md', render: sweep('results/parallel-sweep-tiny-kjv-8.jsonl', '`node dist/bench/parallel-sweep.js --judge work/runs/ar --model work/threshold/run --length 512 --samples 8 --taus 0.9,0.5,0.1,0.09,0.08,0.05 --gammas 1,8,16,24,32`') },
   { name: 'loadtest-default', doc: 'README.md', render: loadTestTable('results/loadtest-batching.jsonl', 'node dist/bench/loadtest.js --clients 1,8 --seconds 20 --rounds 3 --bound --record results/loadtest-batching.jsonl') },
   { name: 'loadtest-small', doc: 'README.md', render: loadTestTable('results/loadtest-small.jsonl', 'node dist/bench/loadtest.js --preset small --clients 1,8 --seconds 60 --rounds 3 --bound --record results/loadtest-small.jsonl') },
-  { name: 'loadtest-64', doc: 'README.md', render: loadTestOnce('results/loadtest-64.jsonl', 'node dist/bench/loadtest.js --clients 64 --max-active 64 --seconds 60 --record results/loadtest-64.jsonl') },
+  { name: 'loadtest-64', doc: 'README.md', render: loadTestStress('results/loadtest-64.jsonl', 'node dist/bench/loadtest.js --clients 64 --max-active 64 --seconds 60 --rounds 3 --record results/loadtest-64.jsonl') },
   { name: 'loadtest-memory', doc: 'README.md', render: loadTestMemory('results/loadtest-memory.jsonl', 'node dist/bench/loadtest.js --clients 64 --max-active 64 --seconds 240 --memory-every 10 --record results/loadtest-memory.jsonl', defaultKvMiB) },
   { name: 'front-sample', doc: 'README.md', render: frontPage },
   { name: 'ordering', doc: 'README.md', render: ordering },

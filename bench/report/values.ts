@@ -88,6 +88,10 @@ const fixed: Record<string, Value> = {
     const ev = readJson(root, 'models/default/valid-ppl.json');
     return (Number(ev.bytes) / Number(ev.tokens)).toFixed(1);
   },
+  'default.context-chars': (root) => {
+    const ev = readJson(root, 'models/default/valid-ppl.json');
+    return (Math.round((defaultConfig(root).modelLength * Number(ev.bytes)) / Number(ev.tokens) / 10) * 10).toLocaleString('en-US');
+  },
   'default.english': (root) => pct(Number(readJson(root, 'models/default/english.json').share), 0),
   // the released models' shape (the small preset)
   'small.params-m': () => millions(paramCount(PRESETS.small)),
