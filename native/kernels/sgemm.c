@@ -1030,8 +1030,12 @@ void bd_sgemm_bq8(int transA, int m, int n, int k, float alpha, const float *A, 
 #ifndef BD_OPENBLAS_MIN_MACS
 #define BD_OPENBLAS_MIN_MACS (1 << 22)
 #endif
+/* AVX-512 OpenBLAS against the own kernel, 2 threads, AMD EPYC (Zen 4), GFLOP/s own / OpenBLAS: 32x256x256
+ * 125 / 73, 64x256x1024 168 / 150, 128x256x256 168 / 141, 256x256x256 163 / 164, 128x1024x256 160 / 150,
+ * 64x768x768 163 / 170, 128x768x768 175 / 191: the own kernel wins below about 2^25 multiply-adds (batched
+ * sampling calls of 256-wide models: 32-128 rows), OpenBLAS above */
 #ifndef BD_OPENBLAS_WIDE_MIN_MACS
-#define BD_OPENBLAS_WIDE_MIN_MACS (1 << 18)
+#define BD_OPENBLAS_WIDE_MIN_MACS (1 << 25)
 #endif
 
 #include <stdlib.h>
@@ -1082,8 +1086,8 @@ static int use_own(int m, int n, int k, int batch) {
    * OpenBLAS calls by 1.5-2x on 12 x (16x256x256) and 12 x (1024x1024x64) */
   if (batch > 1 && macs < ((int64_t)1 << 27)) return 1;
   if (openblas_wide())
-    /* AVX-512 OpenBLAS: 1.3-1.8x faster from about 32 rows (slower below), except on the logits product (few
-     * rows, many columns), which reading the weights bounds and where the own kernel packs op(A) once */
+    /* AVX-512 OpenBLAS: faster from about 32 rows and 2^25 multiply-adds (slower below), except on the logits
+     * product (few rows, many columns), which reading the weights bounds and where the own kernel packs op(A) once */
     return m < 32 || macs < BD_OPENBLAS_WIDE_MIN_MACS || (m <= MC && n >= 8192);
   /* AVX2 OpenBLAS is ~5% faster on large single products; those with m <= MC (the own kernel beat it on
    * 64x50258x768, 85 vs 76 GFLOP/s on one thread) stay in the own kernel */
