@@ -119,7 +119,7 @@ const KERNELS = 'results/kernels.jsonl';
 
 function kernels(root: string): string {
   const recs = readJsonl(path.join(root, KERNELS));
-  const cols = [['native, OpenBLAS', 'sgemm:native'], ['native, own C kernel', 'sgemm:native-own'], ['wasm (relaxed SIMD)', 'sgemm:wasm']];
+  const cols = [['native, default routing (OpenBLAS for large products)', 'sgemm:native'], ['native, own C kernel forced', 'sgemm:native-own'], ['wasm (relaxed SIMD)', 'sgemm:wasm']];
   const used: Rec[] = [];
   const rows: string[] = [];
   for (const shape of SHAPES) {
