@@ -17,7 +17,9 @@ import { initTensors } from '../src/model/init.js';
 import { saveCheckpoint } from '../src/model/checkpoint.js';
 import { DiT } from '../src/model/dit.js';
 import { generate, type GenerateEvent, type GenerateOptions } from '../src/sampling/generate.js';
-import { sampleAR } from '../src/sampling/ar.js';
+import { arSteps, sampleAR } from '../src/sampling/ar.js';
+import { ModelCall } from '../src/sampling/window-model.js';
+import { availableBackends, maxAbs, maxAbsDiff, randomModel } from './model-helpers.js';
 import { sampleMDLM } from '../src/sampling/mdlm.js';
 import { sampleSEDD } from '../src/sampling/sedd.js';
 import { SeededRandom } from '../src/tensor/sampling/random.js';
@@ -171,7 +173,7 @@ test('bd3lm sample runs an AR model folder (= generate in process)', async () =>
     const { done } = await collect(model, { prompt: 'Hi', maxNewTokens: 12, seed: 3, stopOnEos: false });
     assert.deepEqual(j.sequences[0].allTokens, done.sequences[0].allTokens);
     assert.equal(j.tokens.length, 12);
-    assert.equal(j.modelCalls, 14, 'one cached forward per position: BOS, 2 prompt tokens, 11 more to draw 12');
+    assert.equal(j.modelCalls, 13, 'BOS and the first prompt token stored in one call, then one cached forward per position: the last prompt token, 11 more to draw 12');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -195,3 +197,43 @@ test('the completions server serves an AR model (streamed chunks = the whole tex
     await s.close();
   }
 });
+
+// with the cache, an AR prompt is stored in as few model calls as fit: the same draws as one call per prompt token
+for (const { name, backend, why } of await availableBackends()) {
+  test(`AR prompt stored in few model calls (at most maxPrefix tokens, never past the cache's room) = one call per token (${name})`, { skip: why }, () => {
+    const model = randomModel(backend!, { ...cfgs.ar, hiddenDim: 64, nHeads: 4, vocabSize: 257, modelLength: 64 }, 7);
+    const ids = { maskId: 256, bos: 255, eos: 255 };
+    // prompt tokens (BOS included), maxPrefix, row length, and the prompt's calls: all in one; in chunks of 8;
+    // longer than the 64-token window: the first 64 in one call, then one per call as the window slides
+    for (const [P0, maxPrefix, N, promptCalls] of [[6, undefined, 14, 1], [30, 8, 38, 4], [80, undefined, 88, 1 + 79 - 64]] as const) {
+      const run = (chunk: number | undefined) => {
+        const x = new Int32Array(N);
+        x[0] = 255;
+        for (let i = 1; i < P0; i++) x[i] = (i * 37) % 255;
+        let calls = 0;
+        const logits: Float32Array[] = [];
+        const g = arSteps({ model, x, batch: 1, prefix: P0, context: 64, cache: true, filters: {}, random: new SeededRandom(3), ids, stop: null, maxPrefix: chunk });
+        let step = g.next();
+        while (!step.done) {
+          const v = step.value;
+          if (v instanceof ModelCall) {
+            calls++;
+            const out = v.run();
+            logits.push(Float32Array.from(out));
+            step = g.next(out);
+          } else step = g.next(undefined);
+        }
+        // the logits of the draws: the last N - P0 calls (one call per prompt token also returns its logits)
+        return { tokens: Array.from(step.value.sequences[0].tokens), calls, modelCalls: step.value.modelCalls, logits: logits.slice(-(N - P0)) };
+      };
+      const one = run(1);
+      const few = run(maxPrefix);
+      assert.equal(one.calls - few.calls, P0 - 1 - promptCalls, `P0 ${P0}: the prompt's model calls`);
+      assert.equal(few.modelCalls, few.calls);
+      const worst = Math.max(...few.logits.map((l, i) => maxAbsDiff(l, one.logits[i]) / maxAbs(one.logits[i])));
+      if (name === 'ref') assert.equal(worst, 0, 'ref: bit for bit');
+      else assert.ok(worst < 1e-5, `P0 ${P0}: logits differ by ${worst}`);
+      assert.deepEqual(few.tokens, one.tokens, `P0 ${P0}: the same tokens`);
+    }
+  });
+}

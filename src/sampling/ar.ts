@@ -59,6 +59,8 @@ export interface ARRun {
   onReveal?: (b: number, position: number, token: number, probs: Float64Array) => void;
   /** per row: set to 1 by the caller to end the row after the tokens so far */
   halt?: Uint8Array;
+  /** with the cache, the most prompt tokens stored by one model call (default: all that fit) */
+  maxPrefix?: number;
 }
 
 /**
@@ -83,8 +85,21 @@ export function* arSteps(r: ARRun): Generator<StrideDone | ModelCall, StrideRunR
   const cache = r.cache ? new KVCache(model, B, 1, C, { slide: N > C }) : null;
   let calls = 0;
   try {
+    // with the cache, the prompt's tokens before its last are stored in as few calls as fit (causal: the same
+    // math as one call each), never past the cache's room so that no slide falls inside a call; the last prompt
+    // token is then stepped as every later token is, which gives the logits of the first draw
+    let stored = 0;
+    while (cache && stored < P0 - 1) {
+      const n = Math.min(P0 - 1 - stored, cache.capacity - cache.length, r.maxPrefix ?? Infinity);
+      if (n < 2) break; // one token: the loop below stores it just as well
+      const chunk = new Int32Array(B * n);
+      for (let b = 0; b < B; b++) chunk.set(x.subarray(b * N + stored, b * N + stored + n), b * n);
+      yield ModelCall.cached(cache, chunk, { prefix: n, logitPositions: 'none' });
+      calls++;
+      stored += n;
+    }
     // without a cache the prompt needs no forward: the first call predicts position P0
-    for (let i = cache ? 0 : P0 - 1; i < N - 1; i++) {
+    for (let i = cache ? stored : P0 - 1; i < N - 1; i++) {
       if (r.halt) for (let b = 0; b < B; b++) if (r.halt[b] && !results[b]) settle(b, Math.max(i + 1, P0), { stopReason: 'halted', rejected: false });
       if (results.every((v) => v !== null)) break;
       let logits: Float32Array;

@@ -390,7 +390,7 @@ async function* run(model: DiT, tok: Tokenizer, o: GenerateOptions, p: Plan, war
   let g: Generator<StrideDone | ModelCall, StrideRunResult, Float32Array | undefined>;
   // every family's sampler yields its model calls and finished strides (an AR token, a SEDD sequence)
   if (p.family === 'ar') {
-    g = arSteps({ model, x, batch: B, prefix: P0, context: model.config.modelLength, cache: o.cache ?? true, filters: o, random, ids, stop: p.stop, onReveal, halt: halted });
+    g = arSteps({ model, x, batch: B, prefix: P0, context: model.config.modelLength, cache: o.cache ?? true, filters: o, random, ids, stop: p.stop, onReveal, halt: halted, maxPrefix: PROMPT_CHUNK_TOKENS });
   } else if (p.family === 'sedd') {
     g = seddSteps({ model, x, batch: B, steps: p.steps, eps: 1e-5, filters: o, random, ids, stop: p.stop, generatedFrom: P0, halt: halted });
   } else {
