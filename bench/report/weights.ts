@@ -10,13 +10,13 @@ import { WEIGHTS_LOGITS, weightLogits } from './values.js';
 const MODELS = ['golden', 'default', 'tiny', 'small'];
 const ABOUT: Record<string, string> = {
   golden: 'the test checkpoint, L = 32',
-  default: 'the embedded default model, stored in fp16, so its f16 row is exact but for rounding, L = 256',
+  default: 'the embedded default model, stored in fp16, L = 256',
   tiny: 'random weights, L = 256',
   small: 'random weights, L = 256',
 };
 
 /** one row per model and storage in `weights`, from the latest session of the record file */
-export function logitChange(weights: string[]): (root: string) => string {
+export function logitChange(weights: string[], remark = ''): (root: string) => string {
   return (root) => {
     const recs = weightLogits(root).filter((r) => r.backend === 'native');
     const rows: string[] = [];
@@ -36,7 +36,7 @@ export function logitChange(weights: string[]): (root: string) => string {
     const models = MODELS.filter((m) => used.some((r) => r.model === m)).map((m) => `${m}: ${ABOUT[m]}`).join('; ');
     return [header(['model', 'weights', 'max abs logit change / max abs logit', 'max total variation of p', 'argmax agreement']), ...rows, '',
       `Against the same model's fp32 logits, one vectorised forward with about half the x_t tokens masked (${models}; \`${cmd}\`): ` +
-        `${provenanceNote(used)}.`].join('\n');
+        `${provenanceNote(used)}.${remark ? ` ${remark}` : ''}`].join('\n');
   };
 }
 
