@@ -18,7 +18,7 @@ const GOLDEN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..
 async function pair(be: Backend, model: string, dtype: WeightDtype): Promise<[DiT, DiT]> {
   if (model === 'golden' || model === 'default') {
     const dir = model === 'golden' ? GOLDEN : await defaultModelDir();
-    return [await loadModel(dir, { backend: be }), await loadModel(dir, { backend: be, weights: dtype })];
+    return [await loadModel(dir, { backend: be, weights: 'f32' }), await loadModel(dir, { backend: be, weights: dtype })];
   }
   const cfg = { ...PRESETS[model as PresetName], modelLength: 256, blockSize: 16 };
   const t = () => initTensors(cfg, 1, 'random', (n) => be.alloc(n));

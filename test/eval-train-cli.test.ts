@@ -115,6 +115,12 @@ test('cli: prepare, train, eval ppl, eval variance and plot on a small byte corp
   assert.deepEqual(vrep, { model: out, data: path.join(data, 'valid'), ...gradientVariance(model, validBatches(2, 2, true), {}) });
   assert.equal(vrep.batches, 2);
   assert.ok(vrep.grad_variance > 0);
+  // a half-precision export loads for inference as stored (f16 matrices); gradients load it as fp32
+  const half = path.join(dir, 'half');
+  assert.equal(run('export', '--out', half, '--dtype', 'f16', out).status, 0);
+  const hv = run('eval', 'variance', '--model', half, '--data', data, '--batches', '2', '--batch-size', '2', '--backend', 'ref');
+  assert.equal(hv.status, 0, hv.stderr);
+  assert.ok(JSON.parse(hv.stdout).grad_variance > 0);
   const p = run('plot', out);
   assert.equal(p.status, 0, p.stderr);
   const svg = fs.readFileSync(path.join(out, 'curves.svg'), 'utf8');

@@ -174,3 +174,35 @@ test('bd3lm sample --weights bf16|f16 samples; a bad value is a usage error', ()
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown weights 'fp8' \(--weights takes f32, bf16, f16, int8, w8a8\)/);
 });
+
+test('a half-precision file loads as stored: its matrices stay f16 / bf16 (the same values, fp32 arithmetic), a mixed file as f32', async () => {
+  const { saveCheckpoint } = await import('../src/model/checkpoint.js');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd3lm-half-file-'));
+  try {
+    const model = randomModel(ref, { modelLength: 16 }, 3);
+    const ids = vectorizedIds(Int32Array.from({ length: 16 }, (_, i) => (i % 3 ? 40 : i % 40)), Int32Array.from({ length: 16 }, (_, i) => (i * 7) % 40), 1, 16);
+    const logits = (m: DiT) => Float32Array.from(m.forward({ ids, batch: 1, seqLen: 32, layout: 'vectorized' }).logits);
+    for (const dtype of ['f16', 'bf16'] as const) {
+      const out = path.join(dir, dtype);
+      saveCheckpoint(out, model.config, model.tensors, { dtype: dtype === 'f16' ? 'F16' : 'BF16' });
+      const asStored = await loadModel(out, { backend: ref });
+      const f32 = await loadModel(out, { backend: ref, weights: 'f32' });
+      assert.equal(asStored.weightDtype, dtype);
+      assert.equal(f32.weightDtype, 'f32');
+      // the ref backend widens halves exactly and sums in the same order: the very same logits
+      assert.deepEqual(logits(asStored), logits(f32), `${dtype}: as stored = its fp32 values`);
+    }
+    // one matrix in fp32 among halves: no single storage holds the file's values, so fp32
+    const mixed = path.join(dir, 'mixed');
+    saveCheckpoint(mixed, model.config, model.tensors, { dtype: 'F16' });
+    const { loadSafetensors, saveSafetensors } = await import('../src/model/safetensors.js');
+    const file = path.join(mixed, 'model.safetensors');
+    const t = loadSafetensors(file);
+    saveSafetensors(file, [...t.tensors].map(([name, data]) => ({ name, shape: t.shapes.get(name)!, data, dtype: name === 'backbone.output_layer.linear.weight' ? 'F32' : 'F16' })));
+    assert.equal((await loadModel(mixed, { backend: ref })).weightDtype, 'f32');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

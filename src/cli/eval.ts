@@ -188,7 +188,8 @@ async function varianceCommand(args: string[]): Promise<number> {
   const epsMin = num(values['eps-min'], '--eps-min', { gt: 0, max: 1 });
   const epsMax = num(values['eps-max'], '--eps-max', { gt: 0, max: 1 });
   if ((epsMin ?? 1e-3) > (epsMax ?? 1)) throw usageError(EVAL_VARIANCE, '--eps-min must not exceed --eps-max');
-  const model = await loadModel(values.model, { backend: values.backend as BackendName | undefined });
+  // gradients need fp32 weights, whatever the file stores
+  const model = await loadModel(values.model, { backend: values.backend as BackendName | undefined, weights: 'f32' });
   // full batches only: the estimator compares equally sized batches
   const { dir, batches } = splitBatches(values.data, model, B, M, true);
   const report = gradientVariance(model, batches, { epsMin, epsMax, seed: num(values.seed, '--seed', { int: true, min: 0 }) });

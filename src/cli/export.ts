@@ -10,7 +10,7 @@ const DTYPES: Record<string, SaveDtype | 'int8'> = { f16: 'F16', bf16: 'BF16', f
 
 export const EXPORT = defineCommand({
   name: 'export',
-  summary: 'Rewrite a checkpoint with half-precision parameters (half the file size; loading converts to fp32) or int8 weights.',
+  summary: 'Rewrite a checkpoint with half-precision parameters (half the file size; inference keeps the matrices half) or int8 weights.',
   args: 'SRC_DIR',
   positionals: [1, 1],
   options: {

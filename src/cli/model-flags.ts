@@ -18,7 +18,7 @@ export const BACKEND_OPTION = {
 export const MODEL_OPTIONS = {
   model: { value: 'DIR|ORG/NAME[@REV]', help: 'checkpoint folder (config.json + model.safetensors) or Hugging Face repo id (default: the embedded models/default)' },
   ...BACKEND_OPTION,
-  weights: { choices: WEIGHT_DTYPES, help: 'weight storage for inference (default: as stored; f32 unless the folder is int8): bf16/f16 halve the memory, int8 quarters it (fp32 arithmetic), w8a8 is int8 with int8 activations (integer products: faster, less exact)' },
+  weights: { choices: WEIGHT_DTYPES, help: 'weight storage for inference (default: as stored: int8 for an int8 folder, f16/bf16 for a file of half matrices, else f32): bf16/f16 halve the memory, int8 quarters it (fp32 arithmetic), w8a8 is int8 with int8 activations (integer products: faster, less exact)' },
   quiet: { help: 'no download progress bar' },
 } as const;
 

@@ -9,6 +9,7 @@ import { type ModelConfig, inferCondDim, parseConfigText } from './config.js';
 import { expectedParams } from './params.js';
 import { int8DtypeProblems, int8ScaleSpecs, parseQuantization } from './quantize.js';
 import { CheckpointError, compareToExpected, readTensors, type SafetensorsFile, type SafetensorsHeader } from './safetensors-format.js';
+import { isStoredWeight } from './weights.js';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -26,6 +27,11 @@ export interface CheckpointContents {
   quantization: 'int8' | null;
   /** int8 folders: the quantized matrices by name (not in `tensors`, nor their scale tensors); else empty */
   stored: Map<string, Int8Matrix>;
+  /**
+   * 'f16' / 'bf16' when the file holds every large weight matrix (isStoredWeight) in that half precision: their
+   * values are then exactly what half storage keeps, so inference loads them so by default; else null
+   */
+  half: 'f16' | 'bf16' | null;
 }
 
 export interface ReadCheckpointOptions {
@@ -110,5 +116,13 @@ export function readCheckpoint(
       config.samplingEpsMax = hi;
     }
   }
-  return { config, tensors, shapes, notes, quantization, stored };
+  return { config, tensors, shapes, notes, quantization, stored, half: halfPrecisionOf(header) };
+}
+
+/** the half precision every stored weight matrix of the file is written in, if they share one */
+function halfPrecisionOf(header: SafetensorsHeader): 'f16' | 'bf16' | null {
+  const dtypes = new Set(header.entries.filter((e) => isStoredWeight(e.name)).map((e) => e.dtype));
+  if (dtypes.size !== 1) return null;
+  const [d] = dtypes;
+  return d === 'F16' ? 'f16' : d === 'BF16' ? 'bf16' : null;
 }

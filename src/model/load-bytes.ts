@@ -15,7 +15,7 @@ import { DEFAULT_ENDPOINT, parseRepoRef, repoIdProblem, resolveUrl } from '../hu
 export interface BytesLoadOptions {
   /** where the weights go and the model runs */
   backend: Backend;
-  /** storage of the large weight matrices (as `loadModel`'s option), default: as stored (int8 folders), else 'f32' */
+  /** storage of the large weight matrices (as `loadModel`'s option), default: as stored (int8 folders, files of half matrices), else 'f32' */
   weights?: WeightDtype;
 }
 
@@ -34,7 +34,8 @@ export function modelFromCheckpoint(ckpt: CheckpointContents, backend: Backend, 
       throw new Error(`weights '${weights}': this checkpoint holds ${ckpt.quantization} weights (config.json quantization_config); load it with weights '${ckpt.quantization}' (or 'w8a8') or export an fp32 checkpoint again`);
     return new DiT(ckpt.config, ckpt.tensors, backend, withActivations(ckpt.stored, weights ?? 'int8', backend));
   }
-  return new DiT(ckpt.config, ckpt.tensors, backend, storeWeights(ckpt.config, ckpt.tensors, weights ?? 'f32', backend));
+  // by default as stored: a half-precision file's matrices stay half (the same values, half the memory)
+  return new DiT(ckpt.config, ckpt.tensors, backend, storeWeights(ckpt.config, ckpt.tensors, weights ?? ckpt.half ?? 'f32', backend));
 }
 
 /** A model from the text of its config.json and the bytes of its model.safetensors (`source` names them in errors). */

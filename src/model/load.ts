@@ -12,7 +12,9 @@ export interface LoadOptions {
   /** a backend instance, or a name to create one (default: native when built, else wasm; $BD3LM_BACKEND) */
   backend?: Backend | BackendName;
   /**
-   * storage of the large weight matrices, default 'f32' (an int8 folder: 'int8'). 'bf16' / 'f16' halve their memory
+   * storage of the large weight matrices, default as stored: 'int8' for an int8 folder, 'f16' / 'bf16' for a file
+   * whose matrices are all in that half precision (the values are exact: arithmetic stays fp32), else 'f32' (what
+   * gradients need: `weights: 'f32'` loads a half file for training-like uses). 'bf16' / 'f16' halve their memory
    * and the bytes a sampling step streams, 'int8' quarters them (fp32 arithmetic; logits change slightly, see
    * README); 'w8a8' stores them as 'int8' and quantizes the activations too (integer products: faster on AVX-512
    * VNNI CPUs, a larger change; an int8 folder loads either way); inference only.
