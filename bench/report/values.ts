@@ -83,7 +83,6 @@ const fixed: Record<string, Value> = {
   'default.int8-mb': (root) => mb(storedBytes(defaultConfig(root), 'int8'), 1),
   'default.matmul-mb': (root) => mb(matmulBytes(defaultConfig(root))),
   'default.bpb': (root) => Number(readJson(root, 'models/default/valid-ppl.json').bits_per_byte).toFixed(2),
-  'default.bpb-3': (root) => Number(readJson(root, 'models/default/valid-ppl.json').bits_per_byte).toFixed(3),
   'default.chars-per-token': (root) => {
     const ev = readJson(root, 'models/default/valid-ppl.json');
     return (Number(ev.bytes) / Number(ev.tokens)).toFixed(1);
