@@ -213,8 +213,7 @@ function defaultModel(root: string): string {
   if (en) {
     lines.push('', `English check (\`english.json\`, \`node dist/bench/english.js\`: \`bd3lm sample --length 300 --top-p 0.9 --seed S\`, S = 1..${en.seeds}, ` +
       `no prompt): **${(100 * Number(en.share)).toFixed(1)} %** of ${Number(en.words).toLocaleString('en-US')} words are in Debian's wamerican word list ` +
-      `(runs of 2+ letters, case-insensitive); distinct / words ${Number(en.distinctRatio).toFixed(2)}; sampling at ${Math.round(Number(en.tokens_per_s))} tokens/s ` +
-      '(native backend, while other work shared the machine).');
+      `(runs of 2+ letters, case-insensitive); distinct / words ${Number(en.distinctRatio).toFixed(2)} (the sampling speed: README's first sample).`);
   }
   lines.push('', 'From `metrics-phase1.jsonl`, `metrics-phase2.jsonl` (every step\'s loss, learning rate, gradient norm and tokens/s; ' +
     'validation NELBO with the EMA weights); the machine was shared with other work during training, so tokens/s varies.');
