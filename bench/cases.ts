@@ -4,6 +4,7 @@ import type { AttentionArgs, Backend, BackendName, GemmArgs } from '../src/tenso
 import { PRESETS, type PresetName } from '../src/model/config.js';
 import { initTensors } from '../src/model/init.js';
 import { DiT } from '../src/model/dit.js';
+import { kvCacheBytes } from '../src/model/kvcache.js';
 import { parseWeightDtype, storeWeights, type WeightDtype } from '../src/model/storage.js';
 import { benchWeightLogits } from './weight-logits.js';
 import { benchModelCall } from './model-call.js';
@@ -173,10 +174,9 @@ async function benchSample(be: Backend, preset: PresetName, bs: number, sampler:
   const mb = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
   const weightBytes = [...model.tensors.values()].reduce((a, t) => a + t.byteLength, 0) +
     [...model.stored.values()].reduce((a, h) => a + h.data.byteLength + (h.dtype === 'int8' ? h.scales.byteLength : 0), 0);
-  // generate's KV cache: fp32 [B][C][D] arrays per layer (src/model/kvcache.ts), C = the model length in blocks:
-  // keys and values, plus pre-rotary keys when the run outgrows C and the window slides
+  // generate's KV cache: C = the model length in whole blocks; it slides when the run outgrows C
   const C = Math.floor(cfg.modelLength / bs) * bs;
-  const cacheBytes = (len > C ? 3 : 2) * cfg.nBlocks * batch * C * cfg.hiddenDim * 4;
+  const cacheBytes = kvCacheBytes(cfg, batch, C, len > C);
   const rssMb = rss();
   return {
     preset, L: cfg.modelLength, block_size: bs, sampler, weights, T: bs, top_p: 0.9, kv_cache: true, B: batch, seq_len: len,

@@ -40,6 +40,7 @@ import { generate, type SamplerName } from '../src/sampling/generate.js';
 import { SERVER_DEFAULTS } from '../src/server/app.js';
 import type { BackendName } from '../src/tensor/index.js';
 import { provenance } from './provenance.js';
+import { median } from './stats.js';
 import { timeModelCalls, type MsPerModelCall } from './cases.js';
 
 const { values } = parseArgs({
@@ -75,10 +76,6 @@ if (values.preset) {
 const PROMPTS = ['The', 'In the beginning', 'Once upon a time', 'It was a dark and stormy night', 'Question: what is', ''];
 
 const maxClients = Math.max(...phases);
-const median = (xs: number[]) => {
-  const v = xs.slice().sort((a, b) => a - b);
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
 const round1 = (x: number) => Math.round(x * 10) / 10;
 const round2 = (x: number) => Math.round(x * 100) / 100;
 

@@ -20,6 +20,7 @@ import { loadTokenizer } from '../src/data/load-tokenizer.js';
 import { generate, type GenerateOptions } from '../src/sampling/generate.js';
 import { genPPL } from '../src/eval/genppl.js';
 import { provenance } from './provenance.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -82,10 +83,6 @@ for (let round = 1; round <= rounds; round++) {
 
 // one session id per sweep: the report shows the latest sweep of a file, never a mix of sweeps
 const session = new Date().toISOString();
-const median = (xs: number[]) => {
-  const v = [...xs].sort((a, b) => a - b);
-  return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
 for (const s of settings) {
   const { rows, nfe, tokens } = first.get(s.name)!;
   const q = genPPL(judge, rows);

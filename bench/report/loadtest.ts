@@ -24,6 +24,12 @@ interface Bound {
   runs: { batch1: Arm; batched: Arm }[];
 }
 
+/** the phases' median time to the first block, p50 / p99 */
+function firstBlock(phases: Phase[]): string {
+  const med = (xs: number[]) => num(stat(xs)!.median);
+  return `${med(phases.map((p) => p.first_block_ms.p50 ?? NaN))} / ${med(phases.map((p) => p.first_block_ms.p99 ?? NaN))} ms`;
+}
+
 export function loadTestTable(file: string, cmd: string): (root: string) => string {
   return (root) => {
     const recs = readJsonl(path.join(root, file)).filter((r) => r.bench === 'loadtest' && Number(r.rounds) >= MIN_RUNS);
@@ -39,7 +45,7 @@ export function loadTestTable(file: string, cmd: string): (root: string) => stri
       ...counts.map((c, i) =>
         row([
           String(c), fmtStat(tps[i]), `${num(tps[i].median / tps[0].median)}×`,
-          `${num(med(of(c).map((p) => p.first_block_ms.p50 ?? NaN)))} / ${num(med(of(c).map((p) => p.first_block_ms.p99 ?? NaN)))} ms`,
+          firstBlock(of(c)),
           num(med(of(c).map((p) => p.mean_model_call_batch))), String(of(c).reduce((n, p) => n + p.errors, 0)),
         ]),
       ),
@@ -96,7 +102,7 @@ export function loadTestStress(file: string, cmd: string): (root: string) => str
       const rss = of.map((p) => p.server_rss_mib).filter((m) => m !== undefined);
       return row([
         String(c), num(med(of.map((p) => p.seconds))), med(of.map((p) => p.requests)).toLocaleString('en-US'), String(of.reduce((n, p) => n + p.errors, 0)),
-        `${num(med(of.map((p) => p.first_block_ms.p50 ?? NaN)))} / ${num(med(of.map((p) => p.first_block_ms.p99 ?? NaN)))} ms`,
+        firstBlock(of),
         fmtStat(stat(of.map((p) => p.tokens_per_second))!), num(med(of.map((p) => p.mean_model_call_batch))),
         rss.length ? `${rss[0]!.start} → ${rss[rss.length - 1]!.end} MiB (${Math.max(...rss.map((m) => m!.peak))})` : '',
       ]);

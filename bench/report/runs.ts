@@ -3,6 +3,7 @@
  * and the statistics a table prints (median with min–max of at least MIN_RUNS runs, never the best run).
  */
 import * as fs from 'node:fs';
+import { median } from '../stats.js';
 
 export const MIN_RUNS = 3;
 
@@ -48,10 +49,9 @@ export interface Stat {
 }
 
 export function stat(values: number[]): Stat | null {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const v = values.filter((x) => Number.isFinite(x));
   if (v.length < MIN_RUNS) return null;
-  const m = v.length >> 1;
-  return { median: v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2, min: v[0], max: v[v.length - 1], n: v.length };
+  return { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length };
 }
 
 /** 3 significant digits, thousands separated: 1,520 / 84.3 / 6.61 */

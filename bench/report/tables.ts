@@ -10,7 +10,7 @@ import { loadTestMemory, loadTestStress, loadTestTable } from './loadtest.js';
 import { frontPage } from './front-page.js';
 import { ordering } from './ordering.js';
 import { int8Quality, logitChange } from './weights.js';
-import { kvBytes } from './values.js';
+import { kvCacheBytes } from '../../src/model/kvcache.js';
 import { parseHfConfig } from '../../src/model/config.js';
 import * as fs from 'node:fs';
 
@@ -152,8 +152,12 @@ function sweep(file: string, how: string): (root: string) => string {
     const speed = (r: Rec) => stat(Array.isArray(r.tokens_per_s_runs) ? (r.tokens_per_s_runs as number[]) : []);
     const fh = recs.find((r) => r.setting === 'first-hitting');
     const timed = fh !== undefined && recs.every((r) => speed(r) !== null);
-    const rows = recs.map((r) => row([label(String(r.setting)), num(Number(r.nfe_per_token)),
-      ...(timed ? [fmtStat(speed(r)!), `${num(speed(r)!.median / speed(fh!)!.median)}×`] : []), num(Number(r.gen_ppl)), num(Number(r.entropy))]));
+    const base = timed ? speed(fh!)! : null;
+    const rows = recs.map((r) => {
+      const s = base && speed(r)!;
+      return row([label(String(r.setting)), num(Number(r.nfe_per_token)), ...(s ? [fmtStat(s), `${num(s.median / base!.median)}×`] : []),
+        num(Number(r.gen_ppl)), num(Number(r.entropy))]);
+    });
     const when = recs[0].commit ? stampNote(recs[0]) : 'recorded before runs carried a commit, date and CPU';
     const speedNote = timed
       ? `tokens/s: median (min–max) of ${recs[0].rounds} rounds that alternate the settings`
@@ -243,10 +247,11 @@ function defaultSweep(root: string): string {
     `(${String(r0.cpu)}, ${String(r0.date).slice(0, 10)}, shared with other work: compare times within the table).`].join('\n');
 }
 
-/** one sequence's KV cache of the default model, in MiB */
+/** one sequence's KV cache of the default model (a server's: it may slide), in MiB */
 function defaultKvMiB(root: string): number {
   const file = path.join(root, 'models/default/config.json');
-  return kvBytes(parseHfConfig(JSON.parse(fs.readFileSync(file, 'utf8')), file)) / 2 ** 20;
+  const cfg = parseHfConfig(JSON.parse(fs.readFileSync(file, 'utf8')), file);
+  return kvCacheBytes(cfg, 1, cfg.modelLength, true) / 2 ** 20;
 }
 
 export const TABLES: Table[] = [

@@ -7,15 +7,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseHfConfig, PRESETS, type ModelConfig } from '../../src/model/config.js';
 import { expectedParams, numel, paramCount } from '../../src/model/params.js';
+import { kvCacheBytes } from '../../src/model/kvcache.js';
 import { isStoredWeight } from '../../src/model/weights.js';
-import { latestSession, readJsonl, type Rec } from './runs.js';
+import { latestSession, readJsonFile, readJsonl, type Rec } from './runs.js';
 
 export const WEIGHTS_LOGITS = 'results/weights-logits.jsonl';
 
 const readJson = (root: string, file: string): Rec => {
-  const recs = readJsonl(path.join(root, file));
-  if (!recs.length) throw new Error(`${file}: missing or empty (a value of the report reads it)`);
-  return recs[recs.length - 1];
+  const rec = readJsonFile(path.join(root, file));
+  if (!rec) throw new Error(`${file}: missing (a value of the report reads it)`);
+  return rec;
 };
 const defaultConfig = (root: string): ModelConfig =>
   parseHfConfig(JSON.parse(fs.readFileSync(path.join(root, 'models/default/config.json'), 'utf8')), 'models/default/config.json');
@@ -41,8 +42,6 @@ function matmulBytes(cfg: ModelConfig): number {
   return expectedParams(cfg).filter((s) => isStoredWeight(s.name) && !s.name.includes('vocab_embed')).reduce((n, s) => n + 4 * numel(s.shape), 0);
 }
 
-/** the fp32 KV cache of one sequence that can slide past L: keys before and after rotary, and values, of every layer at every position (src/model/kvcache.ts) */
-export const kvBytes = (cfg: ModelConfig): number => 3 * cfg.nBlocks * cfg.modelLength * cfg.hiddenDim * 4;
 
 const mb = (bytes: number, digits = 0) => `${(bytes / 1e6).toFixed(digits)} MB`;
 const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
@@ -100,7 +99,7 @@ const fixed: Record<string, Value> = {
   'small.half-mb': () => mb(storedBytes(PRESETS.small, 'half')),
   'small.half-file-mb': () => mb(storedBytes(PRESETS.small, 'half', true)),
   'small.int8-mb': () => mb(storedBytes(PRESETS.small, 'int8')),
-  'small.kv-mb': () => mb(kvBytes(PRESETS.small)),
+  'small.kv-mb': () => mb(kvCacheBytes(PRESETS.small, 1, PRESETS.small.modelLength, true)),
   // weight storage against fp32 (bench.js --only logits)
   'half.bf16-max': (root) => Math.max(...weightLogits(root).filter((r) => r.weights === 'bf16').map((r) => Number(r.max_rel_diff))).toExponential(1),
   'int8.default-rel': (root) => pct(Number(logitsOf(root, 'default', 'int8').max_rel_diff), 2),

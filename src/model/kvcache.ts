@@ -1,5 +1,14 @@
 import { Workspace } from '../tensor/workspace.js';
+import type { ModelConfig } from './config.js';
 import type { DiT } from './dit.js';
+
+/**
+ * The bytes a KVCache holds: per layer fp32 [batch][capacity][hidden] arrays of rotated keys and values, plus the
+ * pre-rotary keys when it may slide (kept to re-rotate after a slide).
+ */
+export function kvCacheBytes(config: ModelConfig, batch: number, capacity: number, slides: boolean): number {
+  return (slides ? 3 : 2) * config.nBlocks * batch * capacity * config.hiddenDim * 4;
+}
 
 /**
  * KV cache of clean blocks for block-by-block inference (spec 5.5). Per layer it keeps the pre-rotary keys (so

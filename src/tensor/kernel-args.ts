@@ -95,14 +95,8 @@ export interface LayerNormBackwardArgs {
 }
 
 /** Backward of `gatedResidual` h += gate * y: dy = gate * dh (overwritten), dgate += sum over the group's rows dh * y. */
-export interface GatedResidualBackwardArgs {
+export interface GatedResidualBackwardArgs extends Omit<GatedResidualArgs, 'h'> {
   dh: Float32Array;
-  y: Float32Array;
-  gate: Float32Array | null;
-  rows: number;
-  dim: number;
-  gateStride?: number;
-  rowsPerGroup?: number;
   dy: Float32Array;
   /** accumulate (null when gate is null) */
   dgate: Float32Array | null;
